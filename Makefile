@@ -1,0 +1,34 @@
+# One-command set-up, demo and tests. `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# The CPU build of torch lies on this machine's disk; installing it first stops pip
+# from pulling a multi-GB CUDA build for the bare `torch` requirement.
+# On a GPU machine: make setup TORCH_SPEC=torch  (or install your CUDA build first).
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: setup demo test test-all bench clean
+
+$(BIN)/tsae: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(BIN)/tsae
+
+setup: $(BIN)/tsae
+
+demo: setup
+	$(BIN)/tsae demo --out out/demo
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-all: setup
+	$(BIN)/python -m pytest -q -m ""
+
+bench: setup
+	$(BIN)/python benchmarks/speed.py
+
+clean:
+	rm -rf $(VENV) out build *.egg-info
