@@ -1,3 +1,14 @@
-"""tsae: anomaly detection in time series with denoising autoencoders."""
+"""tsae: anomaly detection in time series with denoising autoencoders.
+
+>>> from tsae import Detector, load
+>>> det = Detector(model="conv1d").fit(train_df)    # doctest: +SKIP
+"""
 
 __version__ = "0.1.0"
+
+from .detector import Detector, load  # noqa: E402
+from .errors import ConfigError, DataError, ModelFileError, NotFittedError, TsaeError  # noqa: E402
+from .models import list_models  # noqa: E402
+
+__all__ = ["Detector", "load", "list_models", "TsaeError", "ConfigError", "DataError", "ModelFileError",
+           "NotFittedError", "__version__"]

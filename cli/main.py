@@ -1,0 +1,162 @@
+"""The `tsae` command line: thin commands over the library.
+
+Errors a user can cause (TsaeError) print one red line on stderr and exit 1; anything
+else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from tsae import Detector, list_models, load
+from tsae.errors import TsaeError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Find anomalies in time series with denoising autoencoders.")
+err = Console(stderr=True, highlight=False)
+
+ModelName = Enum("ModelName", {name: name for name in list_models()}, type=str)
+
+
+class ScoreMode(str, Enum):
+    overlap = "overlap"
+    causal = "causal"
+
+
+class Scaling(str, Enum):
+    standard = "standard"
+    robust = "robust"
+    minmax = "minmax"
+    none = "none"
+
+
+@contextlib.contextmanager
+def user_errors():
+    """TsaeError -> one red line on stderr and exit status 1."""
+    try:
+        yield
+    except TsaeError as exc:
+        err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Model file.")]
+ThreadsOpt = Annotated[Optional[int], typer.Option(help="torch CPU threads (default: TSAE_THREADS or all cores).")]
+DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when available), cpu or cuda.")]
+
+
+@app.command()
+def fit(
+    data: Annotated[Path, typer.Argument(help="Normal data: CSV or Parquet.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model file to write.")] = Path("model.tsae"),
+    model: Annotated[ModelName, typer.Option("--arch", help="Autoencoder architecture.")] = "conv1d",
+    window: Annotated[str, typer.Option(help="Window length, or 'auto' (dominant period).")] = "auto",
+    noise: Annotated[str, typer.Option(help="Input corruption: gaussian:STD, mask:P or none.")] = "gaussian:0.1",
+    threshold: Annotated[str, typer.Option(help="Cutoff rule, e.g. percentile:99.5.")] = "percentile:99.5",
+    scaling: Annotated[Scaling, typer.Option(help="Per-channel scaling.")] = Scaling.standard,
+    latent: Annotated[Optional[int], typer.Option(help="Bottleneck size (model default if unset).")] = None,
+    width: Annotated[Optional[int], typer.Option(help="Width of the first layer (model default if unset).")] = None,
+    depth: Annotated[Optional[int], typer.Option(help="Number of layers/stages (model default if unset).")] = None,
+    score_mode: Annotated[ScoreMode, typer.Option(help="overlap (default) or causal scoring.")] = ScoreMode.overlap,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 30,
+    batch_size: Annotated[int, typer.Option(help="Windows per step.")] = 64,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = 5,
+    val_fraction: Annotated[float, typer.Option(help="Trailing fraction held out for validation.")] = 0.2,
+    columns: Annotated[Optional[str], typer.Option(help="Value columns, comma-separated (default: all numeric).")] = None,
+    timestamp: Annotated[Optional[str], typer.Option(help="Timestamp column (default: detected).")] = None,
+    rows: Annotated[Optional[int], typer.Option(help="Fit on the first ROWS rows only (e.g. a train_end).")] = None,
+    max_gap: Annotated[int, typer.Option(help="Longest run of missing values to fill.")] = 5,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+):
+    """Train a denoising autoencoder on normal data and write a model file."""
+    from tsae.io import read_table
+
+    with user_errors():
+        frame = read_table(data)
+        if rows is not None:
+            frame = frame.iloc[:rows]
+        params = {k: v for k, v in {"latent": latent, "width": width, "depth": depth}.items() if v is not None}
+        det = Detector(
+            model.value, window=int(window) if window.isdigit() else window, noise=noise, threshold=threshold,
+            scaling=scaling.value, model_params=params or None, score_mode=score_mode.value, epochs=epochs,
+            batch_size=batch_size, lr=lr, patience=patience, val_fraction=val_fraction, max_gap=max_gap,
+            columns=columns.split(",") if columns else None, timestamp=timestamp, seed=seed, device=device,
+            threads=threads, progress=not quiet,
+        ).fit(frame, source=str(data))
+        det.save(out)
+    if not quiet:
+        t = det.training_
+        err.print(f"fitted {det.model} on {t['rows']} rows x {det.n_features_in_} channel(s), window {det.window_}, "
+                  f"{t['epochs_run']} epochs (best {t['best_epoch']}, val loss {t['best_val_loss']:.4g}) "
+                  f"in {t['seconds']:.1f}s; cutoff {det.threshold_.cutoff_:.4g} -> {out}")
+
+
+@app.command()
+def score(
+    data: Annotated[Path, typer.Argument(help="Data to score: CSV or Parquet.")],
+    model: ModelOpt = Path("model.tsae"),
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file (.csv/.parquet); default CSV on stdout.")] = None,
+    chunk_rows: Annotated[int, typer.Option(help="Rows read at a time (bounds memory).")] = 100_000,
+    device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None,
+):
+    """Score every row: writes [timestamp,] score, is_anomaly."""
+    from tsae.filescore import score_file
+
+    with user_errors():
+        det = load(model, device=device, threads=threads)
+        summary = score_file(det, data, out, chunk_rows)
+    if out is not None:
+        err.print(f"scored {summary['rows']} rows, {summary['flagged']} flagged "
+                  f"(cutoff {summary['cutoff']:.4g}) -> {out}")
+
+
+@app.command()
+def info(
+    model: Annotated[Path, typer.Argument(help="Model file.")] = Path("model.tsae"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole header as JSON.")] = False,
+):
+    """Print a model file's header (format, model, channels, window, scaler, threshold, training)."""
+    from tsae.persist import read_header
+
+    with user_errors():
+        header = read_header(model)
+    if as_json:
+        typer.echo(json.dumps(header, indent=2))
+        return
+    training = header.get("training", {})
+    brief = {k: v for k, v in header.items() if k not in ("training", "checksum")}
+    brief["training"] = {k: v for k, v in training.items() if k != "history"}
+    brief["checksum"] = header.get("checksum")
+    typer.echo(json.dumps(brief, indent=2))
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo's files.")] = Path("out/demo"),
+    n: Annotated[int, typer.Option(help="Points in the generated signal.")] = 20_000,
+    channels: Annotated[int, typer.Option(help="Channels in the generated signal.")] = 3,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    threads: ThreadsOpt = None,
+):
+    """Generate a multichannel signal with injected anomalies, fit, score and plot."""
+    from tsae.demo import run_demo
+
+    with user_errors():
+        run_demo(out, n=n, channels=channels, seed=seed, threads=threads, echo=typer.echo)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

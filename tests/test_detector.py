@@ -1,0 +1,166 @@
+"""Contract suite over every registered model, plus scoring semantics."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from conftest import TINY
+from tsae import Detector, NotFittedError, list_models, load
+from tsae.errors import ConfigError, DataError
+from tsae.windows import coverage, sliding_windows
+from tsae.scoring import window_errors
+
+MODELS = list_models()
+
+
+def test_registry_has_the_three_time_series_models():
+    assert {"conv1d", "lstm", "dense"} <= set(MODELS)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_fit_returns_self(name, train):
+    det = Detector(name, window=16, epochs=1, max_windows=64, threads=1)
+    assert det.fit(train.iloc[:400]) is det
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_unfitted_use_raises(name, signal):
+    det = Detector(name)
+    for call in (det.score, det.predict):
+        with pytest.raises(NotFittedError, match="not fitted"):
+            call(signal)
+    with pytest.raises(NotFittedError):
+        det.save("never-written.tsae")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_same_seed_same_scores_other_seed_differs(name, train):
+    small = train.iloc[:800]
+    kw = dict(window=16, epochs=2, max_windows=128, threads=1)
+    a = Detector(name, seed=3, **kw).fit(small).score(small)
+    b = Detector(name, seed=3, **kw).fit(small).score(small)
+    c = Detector(name, seed=4, **kw).fit(small).score(small)
+    assert np.array_equal(a.to_numpy(), b.to_numpy())
+    assert not np.allclose(a.to_numpy(), c.to_numpy())
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_save_load_gives_identical_scores_and_flags(name, fitted, signal, tmp_path):
+    det = fitted[name]
+    det.save(tmp_path / "m.tsae")
+    again = load(tmp_path / "m.tsae", threads=1)
+    assert again.window_ == det.window_ and again.channels_ == det.channels_
+    assert np.array_equal(again.score(signal).to_numpy(), det.score(signal).to_numpy())
+    assert np.array_equal(again.predict(signal).to_numpy(), det.predict(signal).to_numpy())
+    assert again.threshold_.cutoff_ == det.threshold_.cutoff_
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_inputs_are_not_mutated(name, signal):
+    frame = signal.iloc[:600].copy()
+    frame.loc[frame.index[10], "ch0"] = np.nan          # a gap the detector fills internally
+    before = frame.copy()
+    det = Detector(name, window=16, epochs=1, max_windows=64, threads=1).fit(frame)
+    det.score(frame)
+    pd.testing.assert_frame_equal(frame, before)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_finds_the_injected_anomalies(name, fitted, signal):
+    test = signal.iloc[signal.attrs["train_end"]:]
+    scores = fitted[name].score(test)
+    assert roc_auc_score(test["label"], scores) >= 0.95
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_score_is_overlap_average_of_window_errors(name, fitted, signal):
+    """The documented definition, recomputed the slow obvious way."""
+    det = fitted[name]
+    part = signal.iloc[:300]
+    x = det.scaler_.transform(part[det.channels_].to_numpy())
+    errors = window_errors(det.module_, sliding_windows(x, det.window_), det.device_)   # (n_windows, W)
+    expected = np.zeros(len(x))
+    for i, e in enumerate(errors):
+        expected[i : i + det.window_] += e
+    expected /= coverage(len(x), det.window_)
+    np.testing.assert_allclose(det.score(part).to_numpy(), expected, rtol=1e-5)
+
+
+def test_causal_mode_scores_the_window_ending_at_each_point(train):
+    det = Detector("dense", window=16, epochs=1, max_windows=64, threads=1, score_mode="causal").fit(train.iloc[:500])
+    part = train.iloc[:100]
+    scores = det.score(part).to_numpy()
+    assert np.isnan(scores[:15]).all() and not det.predict(part).to_numpy()[:15].any()
+    x = det.scaler_.transform(part[det.channels_].to_numpy())
+    expected = window_errors(det.module_, sliding_windows(x, 16), det.device_).mean(axis=1)
+    np.testing.assert_allclose(scores[15:], expected, rtol=1e-5)
+
+
+def test_block_pushes_equal_whole_series(fitted, signal):
+    det = fitted["conv1d"]
+    x = det.scaler_.transform(signal[det.channels_].to_numpy()[:700])
+    whole = det.point_scorer()
+    expected = np.concatenate([whole.push(x), whole.flush()])
+    blocks = det.point_scorer()
+    got, i = [], 0
+    for size in [1, 5, 31, 32, 33, 100, 1, 497]:
+        got.append(blocks.push(x[i : i + size]))
+        i += size
+    got.append(blocks.flush())
+    assert np.array_equal(np.concatenate(got), expected)  # bit-identical, not just close
+
+
+def test_predict_is_threshold_of_score(fitted, signal):
+    det = fitted["conv1d"]
+    scores = det.score(signal)
+    assert det.predict(signal).dtype == bool
+    assert (det.predict(signal) == (scores > det.threshold_.cutoff_)).all()
+
+
+def test_threshold_is_the_percentile_of_validation_scores(fitted, train):
+    det = fitted["conv1d"]
+    n_val = det.training_["val_rows"]
+    val_scores = det.score(train.iloc[-n_val:])
+    assert det.threshold_.cutoff_ == pytest.approx(np.percentile(val_scores, 99.5))
+
+
+def test_numpy_input_and_channel_count_check():
+    rng = np.random.default_rng(0)
+    x = np.sin(np.arange(1200) / 5)[:, None] + 0.05 * rng.normal(size=(1200, 2))
+    det = Detector("dense", window=20, epochs=1, max_windows=64, threads=1).fit(x)
+    assert det.channels_ == ["x0", "x1"]
+    assert len(det.score(x)) == 1200
+    with pytest.raises(DataError, match="model has 2 channels, input has 3"):
+        det.score(np.zeros((100, 3)))
+
+
+def test_auto_window_follows_the_period():
+    t = np.arange(5000)
+    x = np.sin(2 * np.pi * t / 50) + 0.1 * np.random.default_rng(0).normal(size=5000)
+    det = Detector("dense", epochs=1, max_windows=64, threads=1).fit(x)
+    assert 45 <= det.window_ <= 55
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"model": "transformer"}, "unknown model 'transformer'"),
+    ({"window": 1}, "window must be"),
+    ({"noise": "salt:0.1"}, "noise must be"),
+    ({"threshold": "percentile:150"}, "between 0 and 100"),
+    ({"threshold": "magic:3"}, "threshold method 'magic' unknown"),
+    ({"scaling": "log"}, "scaling must be"),
+    ({"score_mode": "future"}, "score_mode must be"),
+    ({"epochs": 0}, "epochs must be a positive integer"),
+    ({"model_params": {"heads": 4}}, "has no parameter heads"),
+    ({"device": "tpu"}, "device must be"),
+])
+def test_bad_parameters_name_the_parameter(kwargs, match, train):
+    with pytest.raises(ConfigError, match=match):
+        Detector(**{"window": 16, "epochs": 1, "threads": 1, **kwargs}).fit(train.iloc[:300])
+
+
+def test_too_short_series_is_a_clear_error(fitted, signal):
+    with pytest.raises(DataError, match="fewer than the model's window of 32"):
+        fitted["conv1d"].score(signal.iloc[:20])
+    with pytest.raises(DataError, match="window 64 needs at least"):
+        Detector(window=64, threads=1).fit(signal.iloc[:100])

@@ -1,0 +1,315 @@
+"""Detector: fit an autoencoder on normal data, score and flag new data.
+
+Orchestration only: columns and gaps (frames), scaling, windows, the model registry,
+the training loop, the point scorer and the threshold each live in their own module.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import __version__
+from .corruption import Corruption
+from .errors import ConfigError, DataError, NotFittedError
+from .frames import GapFiller, find_timestamp, find_value_columns, to_values
+from .io import read_table
+from .models import build_model, get_model_class
+from .persist import load_model_file, save_model_file
+from .runtime import resolve_device, torch_threads
+from .scaling import Scaler
+from .scoring import MODES, PointScorer
+from .thresholds import Threshold, parse_threshold, threshold_from_dict
+from .training import TrainConfig, train_autoencoder
+from .windows import auto_window
+
+
+class Detector:
+    """Denoising-autoencoder anomaly detector for uni- and multivariate series.
+
+    Parameters
+    ----------
+    model : str
+        Registered model name (see ``tsae.list_models()``): ``conv1d``, ``lstm``, ``dense``.
+    window : int or "auto"
+        Window length in points; ``auto`` uses the dominant period (autocorrelation).
+    noise : str
+        Input corruption for denoising training: ``gaussian:0.1``, ``mask:0.2`` or ``none``.
+    threshold : str or Threshold
+        Cutoff rule fitted on the scores of held-out normal data, e.g. ``percentile:99.5``.
+    scaling : str
+        Per-channel scaling: ``standard``, ``robust``, ``minmax`` or ``none``.
+    model_params : dict, optional
+        Model hyper-parameters (``latent``, ``width``, ``depth``); defaults per model.
+    score_mode : str
+        ``overlap`` (average over every window covering a point) or ``causal``
+        (error of the window ending at the point); see ``tsae.scoring``.
+    epochs, batch_size, lr, patience, max_windows :
+        Training settings (see ``tsae.training.TrainConfig``).
+    val_fraction : float
+        Trailing fraction of the training series held out (chronologically) for early
+        stopping and for fitting the threshold.
+    max_gap : int
+        Longest run of missing values filled (forward fill); longer runs are an error.
+    columns : list of str, optional
+        Value columns; default every numeric column but the timestamp and labels.
+    timestamp : str, optional
+        Timestamp column; default detected by type or name.
+    seed : int
+        Seeds weights, window sampling and corruption: same seed, same model.
+    device : str
+        ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+    threads : int, optional
+        torch CPU threads; default ``TSAE_THREADS`` or every available core.
+    progress : bool
+        Show a progress bar with epoch and losses on stderr.
+
+    Examples
+    --------
+    >>> from tsae import Detector
+    >>> from tsae_datasets.synthetic import make_signal
+    >>> df = make_signal(n=4000, channels=2, seed=0)
+    >>> train = df.iloc[: df.attrs["train_end"]]
+    >>> det = Detector(window=32, epochs=2).fit(train)
+    >>> scores = det.score(df)
+    >>> len(scores) == len(df), bool(scores.notna().all())
+    (True, True)
+    """
+
+    def __init__(
+        self,
+        model: str = "conv1d",
+        *,
+        window: int | str = "auto",
+        noise: str = "gaussian:0.1",
+        threshold: str | Threshold = "percentile:99.5",
+        scaling: str = "standard",
+        model_params: dict | None = None,
+        score_mode: str = "overlap",
+        epochs: int = 30,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        patience: int = 5,
+        max_windows: int = 4096,
+        val_fraction: float = 0.2,
+        max_gap: int = 5,
+        columns: list[str] | None = None,
+        timestamp: str | None = None,
+        seed: int = 0,
+        device: str = "auto",
+        threads: int | None = None,
+        progress: bool = False,
+    ):
+        self.model = model
+        self.window = window
+        self.noise = noise
+        self.threshold = threshold
+        self.scaling = scaling
+        self.model_params = model_params
+        self.score_mode = score_mode
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.patience = patience
+        self.max_windows = max_windows
+        self.val_fraction = val_fraction
+        self.max_gap = max_gap
+        self.columns = columns
+        self.timestamp = timestamp
+        self.seed = seed
+        self.device = device
+        self.threads = threads
+        self.progress = progress
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, data, source: str = "input") -> "Detector":
+        """Learn the scaling, the window, the autoencoder and the threshold from
+        normal data (a DataFrame, an array (n, channels), or a CSV/Parquet path).
+        Returns self."""
+        get_model_class(self.model)
+        if self.score_mode not in MODES:
+            raise ConfigError(f"score_mode must be one of {', '.join(MODES)}, got {self.score_mode!r}")
+        if not 0 < self.val_fraction < 1:
+            raise ConfigError(f"val_fraction must be between 0 and 1, got {self.val_fraction!r}")
+        corruption = Corruption.parse(self.noise)
+        threshold = parse_threshold(self.threshold) if isinstance(self.threshold, str) else self.threshold
+        config = TrainConfig(self.epochs, self.batch_size, self.lr, 0.0, self.patience, self.max_windows)
+        config.validate()
+        device = resolve_device(self.device)
+
+        frame, source = _as_frame(data, source)
+        self.timestamp_ = find_timestamp(frame, self.timestamp, source)
+        self.channels_ = find_value_columns(frame, self.timestamp_, self.columns, source)
+        values = GapFiller(self.max_gap).fill(to_values(frame, self.channels_, source), 0, source, self.channels_)
+        self.n_features_in_ = len(self.channels_)
+        self.window_ = self._resolve_window(values)
+        n_val = max(int(round(len(values) * self.val_fraction)), self.window_)
+        n_train = len(values) - n_val
+        if n_train < self.window_ + 1:
+            need = 2 * self.window_ + 1
+            raise DataError(
+                f"{source} has {len(values)} rows; window {self.window_} needs at least "
+                f"{max(need, int(np.ceil((self.window_ + 1) / (1 - self.val_fraction))))} for training and validation"
+            )
+        self.scaler_ = Scaler(self.scaling).fit(values[:n_train])
+        scaled = self.scaler_.transform(values)                                 # (n, C) float32
+        with torch_threads(self.threads):
+            torch.manual_seed(self.seed)
+            self.module_, self.model_params_ = build_model(
+                self.model, self.n_features_in_, self.window_, self.model_params
+            )
+            self.training_ = train_autoencoder(
+                self.module_, scaled[:n_train], scaled[n_train:], self.window_, corruption, config,
+                device, self.seed, self.progress,
+            )
+            self.device_ = device
+            val_scores = self._score_scaled(scaled[n_train:])
+        self.threshold_ = copy.deepcopy(threshold).fit(val_scores)
+        self.training_.update(rows=len(values), train_rows=n_train, val_rows=n_val)
+        return self
+
+    def _resolve_window(self, values: np.ndarray) -> int:
+        if self.window == "auto":
+            return auto_window(values)
+        if isinstance(self.window, bool) or not isinstance(self.window, (int, np.integer)) or self.window < 2:
+            raise ConfigError(f"window must be an integer >= 2 or 'auto', got {self.window!r}")
+        return int(self.window)
+
+    # ---------------------------------------------------------------- score
+    def score(self, data, source: str = "input") -> pd.Series:
+        """Anomaly score per row of ``data`` (higher = more anomalous), as a Series
+        aligned with the input's index. See ``tsae.scoring`` for the definition."""
+        self._check_fitted()
+        frame, source = _as_frame(data, source, self.n_features_in_)
+        values = self.prepare(frame, source)
+        with torch_threads(self.threads):
+            scores = self._score_scaled(self.scaler_.transform(values))
+        return pd.Series(scores, index=frame.index, name="score")
+
+    def predict(self, data, source: str = "input") -> pd.Series:
+        """Boolean anomaly flag per row: ``threshold_(score(data))``."""
+        scores = self.score(data, source)
+        return pd.Series(self.threshold_(scores.to_numpy()), index=scores.index, name="is_anomaly")
+
+    def prepare(self, frame: pd.DataFrame, source: str = "input", gaps: GapFiller | None = None, first_row: int = 0) -> np.ndarray:
+        """Check ``frame``'s columns against the fitted ones and return its values
+        (n, channels) with gaps filled; errors name the file, column and row."""
+        self._check_fitted()
+        self.check_columns(frame, source)
+        if len(frame) < self.window_ and gaps is None:
+            raise DataError(f"{source} has {len(frame)} rows, fewer than the model's window of {self.window_}")
+        gaps = GapFiller(self.max_gap) if gaps is None else gaps
+        return gaps.fill(to_values(frame, self.channels_, source), first_row, source, self.channels_)
+
+    def check_columns(self, frame: pd.DataFrame, source: str = "input") -> None:
+        """DataError naming missing, extra or reordered value columns."""
+        missing = [c for c in self.channels_ if c not in frame.columns]
+        if missing:
+            raise DataError(f"{source} lacks column(s) {', '.join(missing)} the model was fitted on "
+                            f"(expected: {', '.join(self.channels_)})")
+        if self.columns is not None:
+            return  # explicitly chosen columns: others are simply ignored
+        timestamp = self.timestamp_ if self.timestamp_ in frame.columns else find_timestamp(frame, None, source)
+        found = find_value_columns(frame, timestamp, None, source)
+        extra = [c for c in found if c not in self.channels_]
+        if extra:
+            raise DataError(f"{source} has column(s) {', '.join(extra)} the model was not fitted on "
+                            f"(expected: {', '.join(self.channels_)}; choose columns at fit time with columns=...)")
+        if found != self.channels_:
+            raise DataError(f"{source} has the fitted columns in a different order: "
+                            f"{', '.join(found)} (expected: {', '.join(self.channels_)})")
+
+    def point_scorer(self) -> PointScorer:
+        """A fresh block-wise scorer over scaled values (used for chunked files and streams)."""
+        self._check_fitted()
+        return PointScorer(self.module_, self.window_, self.n_features_in_, self.device_, self.score_mode)
+
+    def _score_scaled(self, scaled: np.ndarray) -> np.ndarray:
+        scorer = self.point_scorer()
+        return np.concatenate([scorer.push(scaled), scorer.flush()])
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "module_"):
+            raise NotFittedError("this Detector is not fitted yet: call fit(data) or tsae.load(path) first")
+
+    # ----------------------------------------------------------- persistence
+    def header(self) -> dict:
+        """The model file's readable header (everything but the weights)."""
+        self._check_fitted()
+        return {
+            "tsae_version": __version__,
+            "model": {"name": self.model, "params": self.model_params_},
+            "channels": self.channels_,
+            "columns_explicit": self.columns is not None,
+            "timestamp": self.timestamp_,
+            "window": self.window_,
+            "score_mode": self.score_mode,
+            "scaler": self.scaler_.to_dict(),
+            "max_gap": self.max_gap,
+            "threshold": self.threshold_.to_dict(),
+            "settings": {"noise": self.noise, "seed": self.seed, "val_fraction": self.val_fraction},
+            "training": self.training_,
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model file (header + weights, checksummed, written atomically)."""
+        header = self.header()
+        weights = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
+        save_model_file(path, header, weights)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, device: str = "auto", threads: int | None = None) -> "Detector":
+        """Load a model file written by ``save``; see ``tsae.load``."""
+        header, weights = load_model_file(path)
+        try:
+            det = cls(
+                header["model"]["name"], window=header["window"], score_mode=header["score_mode"],
+                scaling=header["scaler"]["method"], model_params=header["model"]["params"],
+                max_gap=header["max_gap"], columns=header["channels"] if header["columns_explicit"] else None,
+                timestamp=header["timestamp"], device=device, threads=threads, **header["settings"],
+            )
+            det.timestamp_, det.channels_ = header["timestamp"], header["channels"]
+            det.n_features_in_, det.window_ = len(det.channels_), header["window"]
+            det.scaler_ = Scaler.from_dict(header["scaler"])
+            det.threshold_ = det.threshold = threshold_from_dict(header["threshold"])
+            det.model_params_, det.training_ = header["model"]["params"], header["training"]
+            det.device_ = resolve_device(device)
+            det.module_, _ = build_model(det.model, det.n_features_in_, det.window_, det.model_params_)
+            det.module_.load_state_dict(weights)
+        except (KeyError, TypeError, RuntimeError, ConfigError) as exc:
+            from .errors import ModelFileError
+
+            raise ModelFileError(f"{path} is not a valid tsae model ({type(exc).__name__}: {exc})") from None
+        det.module_.to(det.device_).eval()
+        return det
+
+
+def load(path: str | os.PathLike, device: str = "auto", threads: int | None = None) -> Detector:
+    """Load a fitted Detector from a model file. Never executes code from the file;
+    verifies format version and checksum (ModelFileError otherwise)."""
+    return Detector.from_file(path, device=device, threads=threads)
+
+
+def _as_frame(data, source: str, n_channels: int | None = None) -> tuple[pd.DataFrame, str]:
+    """DataFrame, path or array (n,) / (n, C) -> (DataFrame, name for messages).
+    ``n_channels``: the fitted channel count an array must have."""
+    if isinstance(data, (str, Path)):
+        return read_table(data), str(data)
+    if isinstance(data, pd.DataFrame):
+        return data, source
+    if isinstance(data, pd.Series):
+        return data.to_frame(name=data.name if data.name is not None else "value"), source
+    arr = np.asarray(data)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise DataError(f"{source} must be 1-D or 2-D (rows, channels), got shape {arr.shape}")
+    if n_channels is not None and arr.shape[1] != n_channels:
+        raise DataError(f"model has {n_channels} channels, {source} has {arr.shape[1]}")
+    return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])]), source

@@ -1,0 +1,52 @@
+"""1-D convolutional autoencoder over windows."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import register_model
+
+
+@register_model("conv1d")
+class Conv1dAE(nn.Module):
+    """Strided Conv1d encoder, a linear bottleneck of ``latent`` units, and a mirrored
+    ConvTranspose1d decoder. Each of the ``depth`` stages halves the time axis and
+    doubles the channels (starting at ``width``). Windows of any length work: the
+    input is zero-padded on the right to a multiple of ``2**depth`` and the output cropped.
+    """
+
+    def __init__(self, n_channels: int, window: int, latent: int = 16, width: int = 16, depth: int = 3):
+        super().__init__()
+        self.window = window
+        self.padded = -(-window // 2**depth) * 2**depth
+        steps = self.padded // 2**depth
+        widths = [width * 2**i for i in range(depth)]  # e.g. 16, 32, 64
+        enc, chans = [], n_channels
+        for w in widths:
+            enc += [nn.Conv1d(chans, w, kernel_size=5, stride=2, padding=2), nn.GELU()]
+            chans = w
+        self.encoder = nn.Sequential(*enc)
+        self.to_latent = nn.Linear(chans * steps, latent)
+        self.from_latent = nn.Linear(latent, chans * steps)
+        self.code_shape = (chans, steps)
+        dec = []
+        for w in reversed([n_channels] + widths[:-1]):
+            dec += [nn.ConvTranspose1d(chans, w, kernel_size=4, stride=2, padding=1), nn.GELU()]
+            chans = w
+        dec[-1] = nn.Conv1d(n_channels, n_channels, kernel_size=1)  # linear output layer
+        self.decoder = nn.Sequential(*dec)
+
+    @staticmethod
+    def default_params() -> dict:
+        return {"latent": 16, "width": 16, "depth": 3}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, W, C)
+        b = x.shape[0]
+        h = nn.functional.pad(x.transpose(1, 2), (0, self.padded - self.window))  # (B, C, Wp)
+        h = self.encoder(h)                                        # (B, width*2^(d-1), Wp/2^d)
+        z = self.to_latent(h.flatten(1))                           # (B, latent)
+        h = self.from_latent(z).view(b, *self.code_shape)          # (B, width*2^(d-1), Wp/2^d)
+        out = self.decoder(h)                                      # (B, C, Wp)
+        return out[:, :, : self.window].transpose(1, 2)            # (B, W, C)

@@ -1,0 +1,35 @@
+"""The course's "diabolo" MLP autoencoder on flattened windows."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import register_model
+
+
+@register_model("dense")
+class DenseAE(nn.Module):
+    """Flattened window -> ``depth`` hidden layers halving from ``width`` -> ``latent``
+    units, then the mirror image back to the window (ReLU between layers, linear output).
+    """
+
+    def __init__(self, n_channels: int, window: int, latent: int = 16, width: int = 256, depth: int = 2):
+        super().__init__()
+        sizes = [window * n_channels] + [max(width // 2**i, latent) for i in range(depth)] + [latent]
+        enc, dec = [], []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            enc += [nn.Linear(a, b), nn.ReLU()]
+        for a, b in zip(sizes[::-1][:-1], sizes[::-1][1:]):
+            dec += [nn.Linear(a, b), nn.ReLU()]
+        self.encoder = nn.Sequential(*enc[:-1])  # the code is linear
+        self.decoder = nn.Sequential(*dec[:-1])  # so is the output
+
+    @staticmethod
+    def default_params() -> dict:
+        return {"latent": 16, "width": 256, "depth": 2}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, W, C)
+        z = self.encoder(x.flatten(1))            # (B, W*C) -> (B, latent)
+        return self.decoder(z).view_as(x)         # (B, W*C) -> (B, W, C)

@@ -1,0 +1,120 @@
+"""Per-point anomaly scores from window reconstruction errors, block by block.
+
+One engine serves the batch path, chunked file scoring and (later) the stream, so
+they cannot drift apart: feeding a series whole or in blocks of any size gives
+bit-identical scores.
+
+Score of point ``p`` (``mode="overlap"``, the default): the squared reconstruction
+error at ``p``'s position, averaged over the channels and over every stride-1 window
+that contains ``p``. Inside the series that is ``window`` windows; the first and
+last ``window - 1`` points are covered by fewer windows and get the average over
+those (a real score, never a placeholder). A point's score is final once the window
+starting at it has been seen, i.e. ``window - 1`` points later.
+
+``mode="causal"``: score of ``p`` is the mean squared error of the single window
+ending at ``p``, available as soon as ``p`` arrives. The first ``window - 1`` points
+have no full window behind them: their score is NaN (and they are never flagged).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .errors import ConfigError
+from .windows import add_window_errors, sliding_windows
+
+MODES = ("overlap", "causal")
+
+
+# CPU kernels for very small batches (here: < 16 windows) round differently from the
+# ones used for larger batches. Padding every forward pass to at least MIN_BATCH
+# windows makes a window's error independent of how the series was split into
+# blocks, so chunked and whole-file scores are bit-identical.
+MIN_BATCH = 16
+
+
+@torch.no_grad()
+def window_errors(model: torch.nn.Module, windows: np.ndarray, device: torch.device, batch_size: int = 512) -> np.ndarray:
+    """Squared reconstruction error per window position, averaged over channels.
+
+    ``windows`` (k, W, C) float32 -> (k, W) float64.
+    """
+    out = np.empty(windows.shape[:2], dtype=np.float64)
+    for i in range(0, len(windows), batch_size):
+        batch = np.array(windows[i : i + batch_size])                                  # (b, W, C)
+        b = len(batch)
+        if b < MIN_BATCH:
+            batch = np.concatenate([batch, np.repeat(batch[-1:], MIN_BATCH - b, axis=0)])
+        x = torch.from_numpy(batch).to(device)
+        err = (model(x) - x).square().mean(dim=2)                                      # (max(b, 16), W)
+        out[i : i + b] = err[:b].double().cpu().numpy()
+    return out
+
+
+class PointScorer:
+    """Turns scaled points, pushed in blocks of any size, into per-point scores.
+
+    ``push(block)`` returns the scores that became final (oldest first);
+    ``flush()`` ends the series and returns the rest. Memory is bounded by the window
+    (plus the block being pushed).
+    """
+
+    def __init__(self, model, window: int, n_channels: int, device: torch.device, mode: str = "overlap"):
+        if mode not in MODES:
+            raise ConfigError(f"score mode must be one of {', '.join(MODES)}, got {mode!r}")
+        self.model, self.window, self.device, self.mode = model, window, device, mode
+        self.context = np.empty((0, n_channels), dtype=np.float32)  # last <= W-1 points
+        self.pending = np.zeros(0)    # overlap: partial sums of points not yet final
+        self.n_seen = 0               # points pushed so far
+        self.n_emitted = 0            # scores returned so far
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        """Add ``block`` (k, C) scaled points; return the newly final scores."""
+        w = self.window
+        data = np.concatenate([self.context, block.astype(np.float32, copy=False)])  # (c + k, C)
+        first_new = len(self.context)
+        self.n_seen += len(block)
+        self.context = data[-(w - 1):] if w > 1 else data[:0]
+        n_windows = max(0, len(data) - w + 1)     # windows ending at a new point
+        if self.mode == "causal":
+            return self._push_causal(data, first_new, n_windows)
+        if n_windows == 0:
+            self.pending = np.concatenate([self.pending, np.zeros(len(block))])
+            return np.zeros(0)
+        errors = window_errors(self.model, sliding_windows(data, w), self.device)  # (n_windows, W)
+        # partial sums for every row of data: the pending ones carried over, then the new points
+        acc = np.concatenate([self.pending, np.zeros(len(block))])                  # (len(data),)
+        add_window_errors(acc, errors)
+        # each window finalises the point it starts at: data rows 0..n_windows-1
+        scores = acc[:n_windows] / self._counts(self.n_emitted, n_windows)
+        self.pending = acc[n_windows:]                                              # (W-1,)
+        self.n_emitted += n_windows
+        return scores
+
+    def _counts(self, first: int, n: int) -> np.ndarray:
+        """Windows covering final points first..first+n-1 (all windows exist)."""
+        return np.minimum(np.arange(first, first + n) + 1, self.window).astype(np.float64)
+
+    def _push_causal(self, data, first_new, n_windows) -> np.ndarray:
+        n_new = len(data) - first_new
+        scores = np.full(n_new, np.nan)
+        if n_windows:
+            errors = window_errors(self.model, sliding_windows(data, self.window), self.device)
+            scores[n_new - n_windows :] = errors.mean(axis=1)
+        self.n_emitted += n_new
+        return scores
+
+    def flush(self) -> np.ndarray:
+        """End of series: the remaining scores (overlap mode: the last W-1 points,
+        averaged over the windows that exist)."""
+        if self.mode == "causal" or len(self.pending) == 0:
+            return np.zeros(0)
+        n, first = len(self.pending), self.n_emitted
+        total = self.n_seen
+        p = np.arange(first, first + n)
+        counts = np.minimum(p, total - self.window) - np.maximum(0, p - self.window + 1) + 1
+        scores = np.where(counts > 0, self.pending / np.maximum(counts, 1), np.nan)
+        self.pending = np.zeros(0)
+        self.n_emitted += n
+        return scores

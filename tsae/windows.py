@@ -1,0 +1,70 @@
+"""Sliding windows, the automatic window size, and window errors -> point scores."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.signal import find_peaks
+
+MIN_WINDOW, MAX_WINDOW, DEFAULT_WINDOW = 16, 256, 64
+
+
+def sliding_windows(x: np.ndarray, window: int, stride: int = 1) -> np.ndarray:
+    """Read-only view of the windows of ``x``.
+
+    ``x`` (n, C) -> (n_windows, window, C), window ``i`` covering rows
+    ``[i*stride, i*stride + window)``; no copy is made.
+    """
+    view = np.lib.stride_tricks.sliding_window_view(x, window, axis=0)  # (n-W+1, C, W)
+    return view[::stride].transpose(0, 2, 1)
+
+
+def dominant_period(x: np.ndarray, max_lag: int = 2 * MAX_WINDOW, max_points: int = 20_000) -> int | None:
+    """Dominant period of a 1-D signal from its autocorrelation, or None.
+
+    The period is the lag of the highest autocorrelation peak between lag 3 and
+    ``max_lag`` (peaks found with scipy); None when no peak exceeds 0.1 (no clear
+    seasonality). Uses at most the first ``max_points`` points.
+    """
+    x = np.asarray(x[:max_points], dtype=np.float64)
+    x = x - x.mean()
+    n = len(x)
+    if n < 2 * 3 or not np.any(x):
+        return None
+    spectrum = np.fft.rfft(x, 2 * n)
+    acf = np.fft.irfft(spectrum * np.conj(spectrum))[: min(max_lag, n // 2) + 1]
+    acf /= acf[0]
+    peaks, _ = find_peaks(acf, height=0.1)
+    peaks = peaks[peaks >= 3]
+    if len(peaks) == 0:
+        return None
+    return int(peaks[np.argmax(acf[peaks])])
+
+
+def auto_window(x: np.ndarray) -> int:
+    """Window length for ``x`` (n, C): the median dominant period over the channels
+    that have one, clipped to [MIN_WINDOW, MAX_WINDOW]; DEFAULT_WINDOW if none has.
+    Never longer than a quarter of the series.
+    """
+    periods = [p for p in (dominant_period(x[:, c]) for c in range(x.shape[1])) if p]
+    window = int(np.clip(np.median(periods), MIN_WINDOW, MAX_WINDOW)) if periods else DEFAULT_WINDOW
+    return int(max(2, min(window, len(x) // 4)))
+
+
+def add_window_errors(acc: np.ndarray, errors: np.ndarray) -> None:
+    """Add per-position window errors onto the per-point sums, in place.
+
+    ``errors`` (k, W): error of window ``i`` at its position ``j``, for ``k``
+    consecutive stride-1 windows, window ``i`` starting at point ``i``.
+    ``acc`` (k + W - 1,): running sum per point. Point ``p`` receives
+    ``errors[i, p - i]`` from every window ``i`` covering it, oldest window first,
+    so that feeding windows in any grouping gives bit-identical sums.
+    """
+    k, w = errors.shape
+    for j in range(w - 1, -1, -1):  # window i = p - j: descending j is ascending i
+        acc[j : j + k] += errors[:, j]
+
+
+def coverage(n: int, window: int) -> np.ndarray:
+    """How many stride-1 windows of length ``window`` cover each of ``n`` points."""
+    p = np.arange(n)
+    return (np.minimum(p, n - window) - np.maximum(0, p - window + 1) + 1).astype(np.float64)
