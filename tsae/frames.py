@@ -351,7 +351,7 @@ class GapFiller:
         """Fill ``col`` in place and update the state; return (start, length, closed) of a bad run."""
         missing = np.isnan(col)
         n = len(col)
-        carried = 0
+        carried = int(open_runs[j])
         if not missing.any():
             last[j] = col[-1]
             open_runs[j] = 0
