@@ -100,7 +100,7 @@ def fit(
         t = det.training_
         err.print(f"fitted {det.model} on {t['rows']} rows x {det.n_features_in_} channel(s), window {det.window_}, "
                   f"{t['epochs_run']} epochs (best {t['best_epoch']}, val loss {t['best_val_loss']:.4g}) "
-                  f"in {t['seconds']:.1f}s; cutoff {det.threshold_.cutoff_:.4g} -> {out}")
+                  f"in {t['seconds']:.1f}s; cutoff {det.threshold_.cutoff_:.4g} -> {out}", soft_wrap=True)
 
 
 @app.command()
@@ -120,7 +120,7 @@ def score(
         summary = score_file(det, data, out, chunk_rows)
     if out is not None:
         err.print(f"scored {summary['rows']} rows, {summary['flagged']} flagged "
-                  f"(cutoff {summary['cutoff']:.4g}) -> {out}")
+                  f"(cutoff {summary['cutoff']:.4g}) -> {out}", soft_wrap=True)
 
 
 @app.command()

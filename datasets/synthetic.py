@@ -41,7 +41,7 @@ _MIN_STEPS_PER_DAY = 12  # a daily cycle needs some resolution: freq <= 2h
 # Row counts (inclusive ranges low..high) per kind; frequency_change lasts one daily cycle.
 _LENGTHS = {
     "spike": (1, 3),
-    "level_shift": (200, 400),
+    "level_shift": (200, 300),
     "flatline": (130, 170),
     "noise_burst": (90, 110),
     "correlation_break": (180, 220),
@@ -306,14 +306,14 @@ def _inject(rng, kind, z, p, sigma, start, end, period) -> dict:
         return {"channels": [c], "magnitude": mag}
 
     if kind == "level_shift":
-        mag = float(rng.uniform(1.2, 2.0) * rng.choice([-1.0, 1.0]))
+        mag = float(rng.uniform(2.0, 3.0) * rng.choice([-1.0, 1.0]))
         z[rows, c] += mag * sigma[c]
         return {"channels": [c], "magnitude": mag}
 
     if kind == "frequency_change":
         # One daily cycle runs `factor` times faster on every channel; the phase is
         # continuous at both ends since the window lasts one period.
-        factor = int(rng.integers(2, 4))
+        factor = int(rng.integers(3, 5))
         ph = p["phase"][rows]
         warped = ph[0] + factor * (ph - ph[0])
         for ch in range(channels):
@@ -333,8 +333,8 @@ def _inject(rng, kind, z, p, sigma, start, end, period) -> dict:
         # The channel's daily cycle slides out of phase with the other channels and
         # back (smooth ramps over a quarter of the window each way): the same values
         # and range per channel, but the cross-channel relation is broken.
-        shift = float(rng.uniform(0.6, 1.0) * np.pi * rng.choice([-1.0, 1.0]))
-        ramp = max(1, length // 4)
+        shift = float(rng.uniform(0.8, 1.0) * np.pi * rng.choice([-1.0, 1.0]))
+        ramp = max(1, length // 6)
         w = np.ones(length)
         edge = 0.5 - 0.5 * np.cos(np.pi * np.arange(1, ramp + 1) / (ramp + 1))
         w[:ramp] = edge

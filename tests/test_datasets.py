@@ -132,12 +132,18 @@ def test_kinds_cycle_and_behave_as_described():
 
 
 def test_normal_behaviour_is_daily_and_correlated():
-    df = make_signal(n=20_000, channels=3, anomalies=0, seed=4)
+    df = make_signal(n=20_160, channels=3, anomalies=0, seed=4)  # 70 days of 288 steps
     x = df[["ch0", "ch1", "ch2"]].to_numpy()
+
+    def autocorr(v, lag):
+        v = v - v.mean()
+        return np.corrcoef(v[:-lag], v[lag:])[0, 1]
+
+    # weekly modulation: the day-to-day spread repeats after 7 days, not after 3 or 4
+    spread = x[:, 0].reshape(-1, 288).std(axis=1)
+    assert autocorr(spread, 7) > 0.3 and autocorr(spread, 7) > max(autocorr(spread, 3), autocorr(spread, 4)) + 0.4
     for c in range(3):
-        v = x[:, c] - x[:, c].mean()
-        day = np.corrcoef(v[:-288], v[288:])[0, 1]
-        half = np.corrcoef(v[:-144], v[144:])[0, 1]
+        day, half = autocorr(x[:, c], 288), autocorr(x[:, c], 144)
         assert day > 0.6 and day > half + 0.5, (c, day, half)
     corr = np.corrcoef(x.T)
     assert np.abs(corr[0, 1:]).min() > 0.4

@@ -9,6 +9,7 @@ import numpy as np
 
 from .detector import Detector
 from .io import write_table
+from .metrics import auc_pr, auc_roc
 from .plots import plot_scores
 
 
@@ -16,7 +17,6 @@ def run_demo(out, n: int = 20_000, channels: int = 3, seed: int = 0, threads: in
     """Generate a signal (``tsae_datasets.synthetic.make_signal``), fit on its clean
     prefix, score all of it, print a summary and write ``signal.csv``,
     ``model.tsae``, ``scores.csv`` and ``demo.png`` into ``out``. Returns the summary."""
-    from sklearn.metrics import average_precision_score, roc_auc_score
     from tsae_datasets.synthetic import make_signal
 
     out = Path(out)
@@ -39,8 +39,8 @@ def run_demo(out, n: int = 20_000, channels: int = 3, seed: int = 0, threads: in
         "fit_seconds": round(fit_s, 1), "cutoff": det.threshold_.cutoff_,
         "flagged_points": int(flags.sum()), "flagged_in_anomalies": int((flags & (labels > 0)).sum()),
         "anomalies_found": found, "anomalies": len(events),
-        "auc_pr": float(average_precision_score(labels[test], scores.to_numpy()[test])),
-        "auc_roc": float(roc_auc_score(labels[test], scores.to_numpy()[test])),
+        "auc_pr": auc_pr(labels[test], scores.to_numpy()[test]),
+        "auc_roc": auc_roc(labels[test], scores.to_numpy()[test]),
     }
     plot_scores(df[det.channels_].to_numpy(), det.channels_, scores.to_numpy(), det.threshold_.cutoff_,
                 out / "demo.png", labels=labels, x=df["timestamp"].to_numpy(),

@@ -617,6 +617,7 @@ def range_f1(labels, scores) -> float:
         p_cum = np.concatenate(([0], np.cumsum(flags)))
         overlap, hits = _overlap_share(l_start, l_end, p_start, p_end, p_cum)
         recall = (_RANGE_ALPHA * np.count_nonzero(hits) + (1 - _RANGE_ALPHA) * overlap.sum()) / l_start.shape[0]
+        recall = min(recall, 1.0)  # 0.2*k + 0.8*k can round to just above k
         precision = _overlap_share(p_start, p_end, l_start, l_end, l_cum)[0].sum() / p_start.shape[0]
         best = max(best, float(_f1(precision, recall)))
     return best

@@ -16,14 +16,19 @@ def plot_scores(values: np.ndarray, channels: list[str], scores: np.ndarray, cut
 
     x = np.arange(len(scores)) if x is None else np.asarray(x)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 5.5), sharex=True, height_ratios=[3, 2])
+    shown = values[:, :8]
+    spread = shown.std(0)
+    shown = (shown - shown.mean(0)) / np.where(spread > 0, spread, 1)  # channels on one scale
     for c, name in enumerate(channels[:8]):
-        top.plot(x, values[:, c], lw=0.6, label=name)
+        top.plot(x, shown[:, c], lw=0.6, label=name)
+    top.set_ylabel("value (z-score)")
     if len(channels) > 8:
         top.set_title(f"first 8 of {len(channels)} channels", fontsize=9)
-    for ax in (top, bottom):
-        if labels is not None:
-            ax.fill_between(x, 0, 1, where=np.asarray(labels) > 0, transform=ax.get_xaxis_transform(),
-                            color="tab:red", alpha=0.15, lw=0, label="labelled anomaly" if ax is top else None)
+    if labels is not None:
+        for i, (start, end) in enumerate(_runs(np.asarray(labels) > 0)):
+            for ax in (top, bottom):  # at least a visible sliver for one-point anomalies
+                ax.axvspan(x[start], x[min(end, len(x) - 1)], color="tab:red", alpha=0.2, lw=1.5,
+                           label="labelled anomaly" if ax is top and i == 0 else None)
     top.legend(loc="upper left", fontsize=7, ncol=min(len(channels) + 1, 5))
     bottom.plot(x, scores, lw=0.6, color="black", label="score")
     bottom.axhline(cutoff, color="tab:orange", ls="--", lw=1, label=f"cutoff {cutoff:.3g}")
@@ -37,3 +42,9 @@ def plot_scores(values: np.ndarray, channels: list[str], scores: np.ndarray, cut
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) inclusive index pairs of the True runs in ``mask``."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return list(zip(edges[::2], edges[1::2] - 1))
