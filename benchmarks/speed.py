@@ -131,7 +131,11 @@ def run_case(case: dict) -> dict:
     ru2 = resource.getrusage(resource.RUSAGE_SELF)
     res["peak_score_mb"] = _mb(_status_kb("VmHWM")) if can_reset else None
     res["load1_end"] = round(os.getloadavg()[0], 2)
-    res["peak_process_mb"] = round(ru2.ru_maxrss / 1024, 1)  # Linux: kB; whole life of the child
+    # ru_maxrss of a live process follows VmHWM, which _reset_peak lowers: it only covers the
+    # score phase here, so the lifetime peak is the largest of the per-phase peaks.
+    res["ru_maxrss_mb"] = round(ru2.ru_maxrss / 1024, 1)  # Linux: kB
+    phases = [res["peak_data_mb"], res["peak_fit_mb"], res["peak_score_mb"], res["ru_maxrss_mb"]]
+    res["peak_process_mb"] = max(x for x in phases if x is not None)
 
     tr = det.training_
     cfg = tr["config"]
@@ -278,12 +282,19 @@ def _f(x, nd=1) -> str:
     return f"{x:,}" if isinstance(x, int) else str(x)
 
 
+def _peak(r: dict, key: str) -> str:
+    if r.get(key) is None or r.get("rss_imports_mb") is None:
+        return "-"
+    return f"{r[key]:.0f} (+{r[key] - r['rss_imports_mb']:.0f})"
+
+
 MAIN_COLUMNS = [
     ("dataset", lambda c, r: c["dataset"]),
     ("n x C", lambda c, r: f"{c['n']:,} x {r.get('channels', '?')}"),
     ("model", lambda c, r: c["model"]),
     ("threads", lambda c, r: str(c["threads"])),
     ("window", lambda c, r: _f(r.get("window"))),
+    ("win/epoch", lambda c, r: _f(r.get("windows_per_epoch"))),
     ("epochs run (best)", lambda c, r: f"{r['epochs_run']}/{r['epochs_max']} ({r['best_epoch']})"),
     ("fit s", lambda c, r: _f(r.get("fit_s"), 2)),
     ("train loop s", lambda c, r: _f(r.get("train_loop_s"), 2)),
@@ -292,10 +303,9 @@ MAIN_COLUMNS = [
     ("score s", lambda c, r: _f(r.get("score_s"), 2)),
     ("score pts/s", lambda c, r: _f(r.get("score_points_per_s"), 0)),
     ("score win/s", lambda c, r: _f(r.get("score_windows_per_s"), 0)),
-    ("RSS imports MB", lambda c, r: _f(r.get("rss_imports_mb"))),
-    ("peak fit MB", lambda c, r: _f(r.get("peak_fit_mb"))),
-    ("peak score MB", lambda c, r: _f(r.get("peak_score_mb"))),
-    ("peak process MB", lambda c, r: _f(r.get("peak_process_mb"))),
+    ("RSS imports MB", lambda c, r: _f(r.get("rss_imports_mb"), 0)),
+    ("peak fit MB (+over imports)", lambda c, r: _peak(r, "peak_fit_mb")),
+    ("peak score MB (+over imports)", lambda c, r: _peak(r, "peak_score_mb")),
     ("load1", lambda c, r: f"{r['load1_start']:.1f}-{r['load1_end']:.1f}"),
 ]
 
@@ -344,16 +354,17 @@ Column definitions:
 - **train loop s**: `det.training_["seconds"]`, the training loop only (per epoch: the drawn training
   windows forward + backward, then a clean forward pass over up to `max_windows` validation windows).
 - **s/epoch**: train loop s / epochs run.
-- **train win/s**: windows drawn per epoch (`min(max_windows, train_windows)` = 4,096 here) x epochs run
-  / **train loop s**. Validation forward passes are in the denominator's time but not in the
+- **win/epoch**: training windows drawn per epoch, `min(max_windows, train_windows)` (a fresh random
+  draw of stride-1 windows each epoch), in batches of 64.
+- **train win/s**: **win/epoch** x epochs run / **train loop s**. Validation forward passes are in the denominator's time but not in the
   numerator. The same numerator over **fit s** is in `speed.json` as `train_windows_per_fit_s`.
 - **score s**: wall time of `Detector.score(df)` on the whole series (checks, gap filling, scaling and
   every stride-1 window). **score pts/s** = n / score s; **score win/s** = (n - window + 1) / score s.
 - **RSS imports MB**: RSS of the fresh child process after importing numpy, pandas, torch, tsae and
   tsae_datasets (the baseline). **peak fit MB** / **peak score MB**: peak RSS (`VmHWM`) during
   fit / during score (peak reset between phases via `/proc/self/clear_refs`), so each includes the
-  baseline and the data. **peak process MB**: the child's lifetime `ru_maxrss` (includes building
-  the series).
+  baseline and the data; in brackets the excess over the baseline. `speed.json` also has the peak
+  while building the series (`peak_data_mb`) and the child's lifetime peak (`peak_process_mb`).
 - **load1**: 1-minute load average at the start and end of the timed part (other processes on the
   machine compete for the cores).
 """
@@ -370,7 +381,7 @@ def _markdown(meta: dict, results: list[dict]) -> str:
         f"- python {meta['python']}, torch {meta['torch']} (CPU)",
         f"- threads: every case with `threads={meta['threads']}`"
         + (f"; conv1d also with `threads={meta['compare_threads']}`" if meta["compare_threads"]
-           and meta["compare_threads"] != meta["threads"] else "")
+           and meta["compare_threads"] != meta["threads"] and "conv1d" in meta["models"] else "")
         + "; cases run one after another, each in a fresh process",
         f"- data: **uni** = {meta['datasets']['uni']}; **smd** = {meta['datasets']['smd']} "
         f"(source: {'real SMD file' if meta['smd_source'] == 'file' else 'synthetic fallback, SMD file not found'})",

@@ -49,7 +49,7 @@ def user_errors():
 
 
 ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Model file.")]
-ThreadsOpt = Annotated[Optional[int], typer.Option(help="torch CPU threads (default: TSAE_THREADS or all cores).")]
+ThreadsOpt = Annotated[Optional[int], typer.Option(help="torch CPU threads (default: TSAE_THREADS or half the cores).")]
 DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when available), cpu or cuda.")]
 
 

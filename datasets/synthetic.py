@@ -78,8 +78,14 @@ def _steps_per_day(freq) -> float:
     return float(steps)
 
 
-def _kinds_for(anomalies: int, channels: int) -> list[str]:
-    kinds = [k for k in KINDS if channels > 1 or k != "correlation_break"]
+def _kinds_for(anomalies: int, channels: int, only=None) -> list[str]:
+    if only is not None:
+        unknown = sorted(set(only) - set(KINDS))
+        if unknown or not only:
+            raise ConfigError(f"kinds must be a non-empty subset of {', '.join(KINDS)}, got {list(only)!r}")
+    kinds = [k for k in (only or KINDS) if channels > 1 or k != "correlation_break"]
+    if not kinds:
+        raise ConfigError("correlation_break needs channels > 1")
     return [kinds[i % len(kinds)] for i in range(anomalies)]
 
 
@@ -97,6 +103,7 @@ def make_signal(
     seed: int | None = 0,
     freq: str = "5min",
     train_fraction: float = 0.5,
+    kinds: tuple[str, ...] | None = None,
 ) -> pd.DataFrame:
     """A realistic multichannel signal with labelled anomalies after the training part.
 
@@ -110,6 +117,7 @@ def make_signal(
         is one day of steps (288 at 5 min), the weekly modulation seven days.
     train_fraction : ``attrs["train_end"] = int(n * train_fraction)``; rows before it
         hold no anomaly.
+    kinds : optional subset of :data:`KINDS` to cycle through instead of all of them.
 
     Returns
     -------
@@ -145,7 +153,7 @@ def make_signal(
         raise ConfigError(f"seed must be >= 0, got {seed}")
     period = _steps_per_day(freq)
 
-    kinds = _kinds_for(anomalies, channels)
+    kinds = _kinds_for(anomalies, channels, kinds)
     gap = max(10, int(period // 6))  # clean rows before, between and after anomalies
     longest = sum(_length_range(k, period)[1] for k in kinds)
     needed = longest + gap * (len(kinds) + 1) if kinds else 0
@@ -242,7 +250,7 @@ def _normal_signal(rng: np.random.Generator, n: int, channels: int, period: floa
     weekly_level = rng.uniform(0.1, 0.3, channels) * rng.choice([-1.0, 1.0], channels)
     drift_load = rng.uniform(0.15, 0.3, channels)
     trend = rng.uniform(-0.3, 0.3, channels)
-    noise_std = rng.uniform(0.06, 0.1, channels)
+    noise_std = rng.uniform(0.1, 0.15, channels)
     noise_phi = rng.uniform(0.5, 0.8, channels)
 
     # slow common drift (memory of about half a day), shared by all channels

@@ -5,14 +5,15 @@ import pytest
 from tsae import Detector, list_models
 from tsae_datasets.synthetic import make_signal
 
-# Small but real: enough training for every model to find the injected anomalies.
-TINY = dict(window=32, epochs=12, max_windows=1024, patience=4, threads=1)
+# Small but real: enough training for every model to find the standard set's anomalies.
+TINY = dict(window=64, epochs=15, max_windows=1024, patience=5, threads=1)
 
 
 @pytest.fixture(scope="session")
 def signal():
-    """6,000 points x 2 channels, clean first half, 8 labelled anomalies after it."""
-    return make_signal(n=6000, channels=2, anomalies=8, seed=1)
+    """The standard synthetic set: 6,000 points x 2 channels, clean first half, then
+    spikes, level shifts and frequency changes (two of each), labelled."""
+    return make_signal(n=6000, channels=2, anomalies=6, seed=2, kinds=("spike", "level_shift", "frequency_change"))
 
 
 @pytest.fixture(scope="session")

@@ -160,7 +160,7 @@ def test_bad_parameters_name_the_parameter(kwargs, match, train):
 
 
 def test_too_short_series_is_a_clear_error(fitted, signal):
-    with pytest.raises(DataError, match="fewer than the model's window of 32"):
-        fitted["conv1d"].score(signal.iloc[:20])
+    with pytest.raises(DataError, match="fewer than the model's window of 64"):
+        fitted["conv1d"].score(signal.iloc[:50])
     with pytest.raises(DataError, match="window 64 needs at least"):
         Detector(window=64, threads=1).fit(signal.iloc[:100])

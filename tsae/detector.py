@@ -66,7 +66,7 @@ class Detector:
     device : str
         ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
     threads : int, optional
-        torch CPU threads; default ``TSAE_THREADS`` or every available core.
+        torch CPU threads; default ``TSAE_THREADS`` or half the cores (see ``tsae.runtime``).
     progress : bool
         Show a progress bar with epoch and losses on stderr.
 

@@ -24,13 +24,20 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 def default_threads() -> int:
     """Threads for torch when the user does not choose: ``TSAE_THREADS`` if set,
-    else every core the process may use."""
+    else half the cores this process may use (at least 1).
+
+    Why not every core: these models are small, so a second intra-op thread gains
+    little, while a thread that finds its core busy stalls every step (on a 2-core
+    machine with the other core loaded, 2 threads ran 3x slower than 1, see
+    benchmarks/results/speed.md). Set ``threads`` or ``TSAE_THREADS`` to use more.
+    """
     env = os.environ.get("TSAE_THREADS")
     if env:
         if not env.isdigit() or int(env) < 1:
             raise ConfigError(f"TSAE_THREADS must be a positive integer, got {env!r}")
         return int(env)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // 2)
 
 
 @contextlib.contextmanager

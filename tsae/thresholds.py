@@ -73,6 +73,9 @@ def parse_threshold(spec: str) -> Threshold:
     """Build an unfitted threshold from ``"method:value"``, e.g. ``"percentile:99.9"``."""
     method, _, value = str(spec).partition(":")
     cls = _THRESHOLDS.get(method)
+    if cls is PrecisionRecall:
+        raise ConfigError("the pr threshold needs labels: fit with another method, then "
+                          "`tsae calibrate labelled.csv --method pr`")
     if cls is None:
         raise ConfigError(f"threshold method {method!r} unknown; choose one of: {', '.join(_THRESHOLDS)}")
     if not value:
@@ -91,6 +94,131 @@ def threshold_from_dict(d: dict) -> Threshold:
     if cls is None:
         raise ConfigError(f"unknown threshold method in {d!r}")
     cutoff = d.pop("cutoff", None)
+    fitted = {key: d.pop(key) for key in ("expected", "tail") if key in d}  # learned, not parameters
     th = cls(**d)
+    for key, value in fitted.items():
+        setattr(th, key + "_", value)
     th.cutoff_ = None if cutoff is None else float(cutoff)
     return th
+
+
+@_register
+class Contamination(Threshold):
+    """Cutoff that flags the expected ``fraction`` of the scores it is fitted on
+    (for a set known to contain about that share of anomalies)."""
+
+    name = "contamination"
+
+    def __init__(self, fraction: float = 0.01):
+        if not 0 < float(fraction) < 0.5:
+            raise ConfigError(f"contamination must be between 0 and 0.5 (exclusive), got {fraction!r}")
+        self.fraction = float(fraction)
+
+    def params(self) -> dict:
+        return {"fraction": self.fraction}
+
+    def _cutoff(self, scores, labels):
+        return np.quantile(scores, 1 - self.fraction)
+
+
+@_register
+class PrecisionRecall(Threshold):
+    """Cutoff chosen on a labelled set from its precision-recall curve.
+
+    By default the cutoff maximising F-beta. With ``target_precision``: the lowest
+    cutoff whose precision reaches the target (the most recall at that precision);
+    with ``target_recall``: the highest cutoff whose recall reaches the target (the
+    most precision at that recall). After ``fit``, ``expected_`` holds the precision,
+    recall and F-beta the cutoff gives on the fitting data.
+    """
+
+    name = "pr"
+
+    def __init__(self, beta: float = 1.0, target_precision: float | None = None,
+                 target_recall: float | None = None):
+        if not float(beta) > 0:
+            raise ConfigError(f"beta must be > 0, got {beta!r}")
+        if target_precision is not None and target_recall is not None:
+            raise ConfigError("give target_precision or target_recall, not both")
+        for key, value in (("target_precision", target_precision), ("target_recall", target_recall)):
+            if value is not None and not 0 < float(value) <= 1:
+                raise ConfigError(f"{key} must be in (0, 1], got {value!r}")
+        self.beta, self.target_precision, self.target_recall = float(beta), target_precision, target_recall
+        self.expected_: dict | None = None
+
+    def params(self) -> dict:
+        return {"beta": self.beta, "target_precision": self.target_precision,
+                "target_recall": self.target_recall, "expected": self.expected_}
+
+    def _cutoff(self, scores, labels):
+        from sklearn.metrics import precision_recall_curve
+
+        if labels is None:
+            raise DataError("the pr threshold needs labels (a labelled validation set)")
+        labels = np.asarray(labels).astype(bool)
+        if labels.all() or not labels.any():
+            raise DataError(f"the pr threshold needs both normal and anomalous labelled points; "
+                            f"got {int(labels.sum())} anomalous of {len(labels)}")
+        precision, recall, cuts = precision_recall_curve(labels, scores)  # flags: scores >= cuts[i]
+        precision, recall = precision[:-1], recall[:-1]
+        b2 = self.beta**2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fbeta = np.nan_to_num((1 + b2) * precision * recall / (b2 * precision + recall))
+        if self.target_precision is not None:
+            ok = np.flatnonzero(precision >= self.target_precision)
+            if len(ok) == 0:
+                raise DataError(f"no cutoff reaches precision {self.target_precision} "
+                                f"(best is {precision.max():.3f})")
+            best = ok[np.argmax(recall[ok])]  # cuts ascend: the lowest qualifying cutoff has most recall
+        elif self.target_recall is not None:
+            ok = np.flatnonzero(recall >= self.target_recall)
+            best = ok[np.argmax(cuts[ok])]
+        else:
+            best = int(np.argmax(fbeta))
+        self.expected_ = {"precision": float(precision[best]), "recall": float(recall[best]),
+                          "fbeta": float(fbeta[best]), "beta": self.beta}
+        below = scores[scores < cuts[best]]  # flags are scores > cutoff: sit between two scores
+        return (cuts[best] + below.max()) / 2 if len(below) else np.nextafter(cuts[best], -np.inf)
+
+
+@_register
+class PeaksOverThreshold(Threshold):
+    """Extreme-value cutoff (SPOT, Siffer et al., KDD 2017), no labels needed.
+
+    A generalised Pareto distribution is fitted (scipy, maximum likelihood, location 0)
+    to the excesses of the scores over their ``init_quantile`` quantile ``t``; the
+    cutoff is the score exceeded with probability ``risk``:
+    ``t + sigma/gamma * ((risk * n / n_t) ** -gamma - 1)`` (``t - sigma * log(risk * n / n_t)``
+    when gamma is 0), where ``n_t`` scores of ``n`` exceed ``t``. Unlike a percentile,
+    it extrapolates beyond the largest score seen.
+    """
+
+    name = "pot"
+
+    def __init__(self, risk: float = 1e-4, init_quantile: float = 0.98):
+        if not 0 < float(risk) < 1:
+            raise ConfigError(f"pot risk must be between 0 and 1, got {risk!r}")
+        if not 0.5 <= float(init_quantile) < 1:
+            raise ConfigError(f"pot init_quantile must be in [0.5, 1), got {init_quantile!r}")
+        self.risk, self.init_quantile = float(risk), float(init_quantile)
+        self.tail_: dict | None = None
+
+    def params(self) -> dict:
+        return {"risk": self.risk, "init_quantile": self.init_quantile, "tail": self.tail_}
+
+    def _cutoff(self, scores, labels):
+        from scipy.stats import genpareto
+
+        t = float(np.quantile(scores, self.init_quantile))
+        excess = scores[scores > t] - t
+        if len(excess) < 10:
+            raise DataError(f"pot threshold: only {len(excess)} scores above the initial "
+                            f"{self.init_quantile} quantile; need at least 10 (more data)")
+        gamma, _, sigma = genpareto.fit(excess, floc=0)
+        ratio = self.risk * len(scores) / len(excess)
+        if abs(gamma) < 1e-8:
+            cutoff = t - sigma * np.log(ratio)
+        else:
+            cutoff = t + sigma / gamma * (ratio**-gamma - 1)
+        self.tail_ = {"t": t, "gamma": float(gamma), "sigma": float(sigma), "n": len(scores), "n_t": len(excess)}
+        return cutoff

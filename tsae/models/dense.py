@@ -14,7 +14,7 @@ class DenseAE(nn.Module):
     units, then the mirror image back to the window (ReLU between layers, linear output).
     """
 
-    def __init__(self, n_channels: int, window: int, latent: int = 16, width: int = 256, depth: int = 2):
+    def __init__(self, n_channels: int, window: int, latent: int = 8, width: int = 64, depth: int = 2):
         super().__init__()
         sizes = [window * n_channels] + [max(width // 2**i, latent) for i in range(depth)] + [latent]
         enc, dec = [], []
@@ -27,7 +27,7 @@ class DenseAE(nn.Module):
 
     @staticmethod
     def default_params() -> dict:
-        return {"latent": 16, "width": 256, "depth": 2}
+        return {"latent": 8, "width": 64, "depth": 2}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, W, C)

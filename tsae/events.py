@@ -1,0 +1,84 @@
+"""Event rules on top of any threshold, and flags -> anomalous events."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError
+
+
+def runs(flags: np.ndarray) -> np.ndarray:
+    """Start and end (inclusive) of every run of True in ``flags``: (k, 2) int array."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(flags, dtype=np.int8), [0]])))
+    return np.stack([edges[::2], edges[1::2] - 1], axis=1)
+
+
+@dataclass
+class EventRules:
+    """Post-processing of point flags, applied in this order:
+
+    - ``merge_gap``: events separated by at most this many unflagged points become one;
+    - ``min_length``: events shorter than this many points are dropped;
+    - ``cooldown``: after an event, new events starting within this many points of its
+      end are suppressed (one alarm per incident).
+
+    The defaults (0, 1, 0) change nothing.
+    """
+
+    merge_gap: int = 0
+    min_length: int = 1
+    cooldown: int = 0
+
+    def __post_init__(self):
+        for key, low in (("merge_gap", 0), ("min_length", 1), ("cooldown", 0)):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ConfigError(f"{key} must be an integer >= {low}, got {value!r}")
+
+    @property
+    def active(self) -> bool:
+        return (self.merge_gap, self.min_length, self.cooldown) != (0, 1, 0)
+
+    def apply(self, flags: np.ndarray) -> np.ndarray:
+        """New boolean flags after the rules; ``flags`` is not modified."""
+        flags = np.asarray(flags, dtype=bool)
+        if not self.active:
+            return flags.copy()
+        spans = runs(flags)
+        if self.merge_gap and len(spans) > 1:
+            gaps = spans[1:, 0] - spans[:-1, 1] - 1
+            new = np.concatenate([[True], gaps > self.merge_gap])   # does span i start a new event?
+            spans = np.stack([spans[new, 0], np.maximum.reduceat(spans[:, 1], np.flatnonzero(new))], axis=1)
+        spans = spans[spans[:, 1] - spans[:, 0] + 1 >= self.min_length]
+        out = np.zeros_like(flags)
+        last_end = -np.inf
+        for start, end in spans:
+            if start - last_end <= self.cooldown:
+                continue
+            out[start : end + 1] = True
+            last_end = end
+        return out
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def events_table(flags: np.ndarray, scores: np.ndarray, timestamps=None) -> pd.DataFrame:
+    """One row per anomalous event: ``start``, ``end`` (row numbers, inclusive),
+    ``length``, ``peak_score`` and ``peak_row`` (plus ``start_time``, ``end_time``,
+    ``peak_time`` when ``timestamps`` are given)."""
+    spans = runs(flags)
+    scores = np.asarray(scores, dtype=np.float64)
+    peaks = np.array([s + int(np.nanargmax(scores[s : e + 1])) for s, e in spans], dtype=np.int64)
+    table = pd.DataFrame({
+        "start": spans[:, 0], "end": spans[:, 1], "length": spans[:, 1] - spans[:, 0] + 1,
+        "peak_score": scores[peaks] if len(peaks) else np.zeros(0), "peak_row": peaks,
+    })
+    if timestamps is not None:
+        ts = np.asarray(timestamps)
+        for col, idx in (("start_time", spans[:, 0]), ("end_time", spans[:, 1]), ("peak_time", peaks)):
+            table[col] = ts[idx] if len(idx) else ts[:0]
+    return table
