@@ -296,6 +296,7 @@ MAIN_COLUMNS = [
     ("window", lambda c, r: _f(r.get("window"))),
     ("win/epoch", lambda c, r: _f(r.get("windows_per_epoch"))),
     ("epochs run (best)", lambda c, r: f"{r['epochs_run']}/{r['epochs_max']} ({r['best_epoch']})"),
+    ("best val loss", lambda c, r: f"{r['best_val_loss']:.3f}"),
     ("fit s", lambda c, r: _f(r.get("fit_s"), 2)),
     ("train loop s", lambda c, r: _f(r.get("train_loop_s"), 2)),
     ("s/epoch", lambda c, r: _f(r.get("epoch_s"), 3)),
@@ -353,6 +354,9 @@ Column definitions:
   loop, then scoring the held-out last 20 % to fit the threshold).
 - **train loop s**: `det.training_["seconds"]`, the training loop only (per epoch: the drawn training
   windows forward + backward, then a clean forward pass over up to `max_windows` validation windows).
+- **epochs run (best)**: epochs trained out of the maximum, and the epoch whose weights were kept
+  (early stopping after 5 epochs without improvement). **best val loss**: that epoch's validation
+  MSE on scaled values (clean input); about 1.0 means no better than predicting the mean.
 - **s/epoch**: train loop s / epochs run.
 - **win/epoch**: training windows drawn per epoch, `min(max_windows, train_windows)` (a fresh random
   draw of stride-1 windows each epoch), in batches of 64.
@@ -416,8 +420,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--smd", default=DEFAULT_SMD, help=f"SMD machine CSV (default {DEFAULT_SMD})")
     p.add_argument("--case-timeout", type=float, default=3600, help="seconds per case before it is killed")
     p.add_argument("--out", default=str(HERE / "results"), help="output directory (default benchmarks/results)")
+    p.add_argument("--render", metavar="JSON",
+                   help="only rewrite speed.md in --out from an existing speed.json (no measurement)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+
+    if args.render:
+        saved = json.loads(Path(args.render).read_text())
+        md = _markdown(saved["meta"], saved["results"])
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "speed.md").write_text(md)
+        print(md)
+        return 0
 
     if args.child:
         print(json.dumps(run_case(json.loads(args.child))), flush=True)

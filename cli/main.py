@@ -75,6 +75,9 @@ def fit(
     timestamp: Annotated[Optional[str], typer.Option(help="Timestamp column (default: detected).")] = None,
     rows: Annotated[Optional[int], typer.Option(help="Fit on the first ROWS rows only (e.g. a train_end).")] = None,
     max_gap: Annotated[int, typer.Option(help="Longest run of missing values to fill.")] = 5,
+    merge_gap: Annotated[int, typer.Option(help="Event rule: merge events this many points apart.")] = 0,
+    min_length: Annotated[int, typer.Option(help="Event rule: drop events shorter than this.")] = 1,
+    cooldown: Annotated[int, typer.Option(help="Event rule: suppress new events this many points after one.")] = 0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
@@ -90,6 +93,7 @@ def fit(
         params = {k: v for k, v in {"latent": latent, "width": width, "depth": depth}.items() if v is not None}
         det = Detector(
             model.value, window=int(window) if window.isdigit() else window, noise=noise, threshold=threshold,
+            events={"merge_gap": merge_gap, "min_length": min_length, "cooldown": cooldown},
             scaling=scaling.value, model_params=params or None, score_mode=score_mode.value, epochs=epochs,
             batch_size=batch_size, lr=lr, patience=patience, val_fraction=val_fraction, max_gap=max_gap,
             columns=columns.split(",") if columns else None, timestamp=timestamp, seed=seed, device=device,
@@ -109,18 +113,106 @@ def score(
     model: ModelOpt = Path("model.tsae"),
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file (.csv/.parquet); default CSV on stdout.")] = None,
     chunk_rows: Annotated[int, typer.Option(help="Rows read at a time (bounds memory).")] = 100_000,
+    events: Annotated[bool, typer.Option("--events", help="One row per anomalous event: start, end, peak score.")] = False,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
 ):
-    """Score every row: writes [timestamp,] score, is_anomaly."""
+    """Score every row: writes [timestamp,] score, is_anomaly (or events with --events)."""
     from tsae.filescore import score_file
 
     with user_errors():
         det = load(model, device=device, threads=threads)
-        summary = score_file(det, data, out, chunk_rows)
+        summary = score_file(det, data, out, chunk_rows, events=events)
     if out is not None:
-        err.print(f"scored {summary['rows']} rows, {summary['flagged']} flagged "
+        found = f", {summary['events']} events" if summary["events"] is not None else ""
+        err.print(f"scored {summary['rows']} rows, {summary['flagged']} flagged{found} "
                   f"(cutoff {summary['cutoff']:.4g}) -> {out}", soft_wrap=True)
+
+
+LabelOpt = Annotated[str, typer.Option(help="Name of the 0/1 label column.")]
+
+
+@app.command()
+def calibrate(
+    data: Annotated[Path, typer.Argument(help="Labelled data (for pr) or representative data: CSV or Parquet.")],
+    model: ModelOpt = Path("model.tsae"),
+    method: Annotated[str, typer.Option(help="pr, percentile:Q, contamination:F or pot:RISK.")] = "pr",
+    beta: Annotated[float, typer.Option(help="pr: maximise F-beta.")] = 1.0,
+    target_precision: Annotated[Optional[float], typer.Option(help="pr: lowest cutoff reaching this precision.")] = None,
+    target_recall: Annotated[Optional[float], typer.Option(help="pr: highest cutoff reaching this recall.")] = None,
+    label_column: LabelOpt = "label",
+    plot: Annotated[Optional[Path], typer.Option(help="PNG of the precision-recall curve with the chosen point.")] = None,
+    threads: ThreadsOpt = None,
+):
+    """Choose the cutoff on data and rewrite it in the model file (atomically)."""
+    from tsae.io import read_table
+    from tsae.metrics import point_f1
+    from tsae.thresholds import PrecisionRecall, parse_threshold
+
+    with user_errors():
+        det = load(model, threads=threads)
+        frame = read_table(data)
+        rule = PrecisionRecall(beta, target_precision, target_recall) if method == "pr" else parse_threshold(method)
+        det.calibrate(frame, rule, label_column=label_column, source=str(data))
+        det.save(model)
+        scores = det.score(frame, str(data)).to_numpy()
+        line = f"{det.threshold_!r}: cutoff {det.threshold_.cutoff_:.6g}, flags {int(det.flags(scores).sum())} of {len(scores)} rows"
+        if label_column in frame.columns:
+            from tsae.frames import read_labels
+
+            labels = read_labels(frame, label_column, str(data))
+            got = point_f1(labels, det.flags(scores))
+            line += f"; precision {got['precision']:.3f}  recall {got['recall']:.3f}  F1 {got['f1']:.3f}"
+            if plot is not None:
+                from tsae.plots import plot_pr_curve
+
+                plot_pr_curve(labels, scores, det.threshold_.cutoff_, plot)
+    typer.echo(line)
+    err.print(f"threshold written to {model}", soft_wrap=True)
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Argument(help="Labelled data: CSV or Parquet with a 0/1 label column.")],
+    model: ModelOpt = Path("model.tsae"),
+    label_column: LabelOpt = "label",
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the metrics as JSON.")] = None,
+    threads: ThreadsOpt = None,
+):
+    """Accuracy of a model on labelled data: AUC-PR, AUC-ROC, VUS, F1 variants."""
+    from rich.table import Table
+
+    from tsae.io import read_table
+
+    with user_errors():
+        det = load(model, threads=threads)
+        result = det.evaluate(read_table(data), label_column=label_column, source=str(data))
+        if json_out is not None:
+            _write_json(json_out, result)
+    table = Table(title=f"{data.name}: {result['rows']} rows, {result['anomalous_rows']} labelled anomalous")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        if isinstance(value, float):
+            table.add_row(key, f"{value:.4f}")
+    at = result["at_threshold"]
+    table.add_row("at cutoff: precision / recall / F1", f"{at['precision']:.3f} / {at['recall']:.3f} / {at['f1']:.3f}")
+    table.add_row("at cutoff: flagged rows", str(at["flagged"]))
+    Console(width=100).print(table)
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.tmp-")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(payload, fh, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 @app.command()

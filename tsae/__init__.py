@@ -1,7 +1,7 @@
 """tsae: anomaly detection in time series with denoising autoencoders.
 
->>> from tsae import Detector, load
->>> det = Detector(model="conv1d").fit(train_df)    # doctest: +SKIP
+Fit a :class:`Detector` on normal data, then ``score`` / ``predict`` new data;
+``save`` it to a model file and ``load`` it back. See README.md.
 """
 
 __version__ = "0.1.0"

@@ -18,7 +18,8 @@ import torch
 from . import __version__
 from .corruption import Corruption
 from .errors import ConfigError, DataError, NotFittedError
-from .frames import GapFiller, find_timestamp, find_value_columns, to_values
+from .events import EventRules
+from .frames import GapFiller, find_timestamp, find_value_columns, read_labels, to_values
 from .io import read_table
 from .models import build_model, get_model_class
 from .persist import load_model_file, save_model_file
@@ -42,7 +43,11 @@ class Detector:
     noise : str
         Input corruption for denoising training: ``gaussian:0.1``, ``mask:0.2`` or ``none``.
     threshold : str or Threshold
-        Cutoff rule fitted on the scores of held-out normal data, e.g. ``percentile:99.5``.
+        Cutoff rule fitted on the scores of held-out normal data, e.g. ``percentile:99.5``,
+        ``contamination:0.01`` or ``pot:1e-4`` (see ``tsae.thresholds``; ``pr`` needs
+        labels: use ``calibrate``).
+    events : EventRules or dict, optional
+        Rules applied to the flags: ``merge_gap``, ``min_length``, ``cooldown``.
     scaling : str
         Per-channel scaling: ``standard``, ``robust``, ``minmax`` or ``none``.
     model_params : dict, optional
@@ -89,6 +94,7 @@ class Detector:
         window: int | str = "auto",
         noise: str = "gaussian:0.1",
         threshold: str | Threshold = "percentile:99.5",
+        events: EventRules | dict | None = None,
         scaling: str = "standard",
         model_params: dict | None = None,
         score_mode: str = "overlap",
@@ -110,6 +116,7 @@ class Detector:
         self.window = window
         self.noise = noise
         self.threshold = threshold
+        self.events = events
         self.scaling = scaling
         self.model_params = model_params
         self.score_mode = score_mode
@@ -138,6 +145,7 @@ class Detector:
         if not 0 < self.val_fraction < 1:
             raise ConfigError(f"val_fraction must be between 0 and 1, got {self.val_fraction!r}")
         corruption = Corruption.parse(self.noise)
+        events = _event_rules(self.events)
         threshold = parse_threshold(self.threshold) if isinstance(self.threshold, str) else self.threshold
         config = TrainConfig(self.epochs, self.batch_size, self.lr, 0.0, self.patience, self.max_windows)
         config.validate()
@@ -171,6 +179,7 @@ class Detector:
             self.device_ = device
             val_scores = self._score_scaled(scaled[n_train:])
         self.threshold_ = copy.deepcopy(threshold).fit(val_scores)
+        self.events_ = events
         self.training_.update(rows=len(values), train_rows=n_train, val_rows=n_val)
         return self
 
@@ -193,9 +202,44 @@ class Detector:
         return pd.Series(scores, index=frame.index, name="score")
 
     def predict(self, data, source: str = "input") -> pd.Series:
-        """Boolean anomaly flag per row: ``threshold_(score(data))``."""
+        """Boolean anomaly flag per row: ``flags(score(data))``."""
         scores = self.score(data, source)
-        return pd.Series(self.threshold_(scores.to_numpy()), index=scores.index, name="is_anomaly")
+        return pd.Series(self.flags(scores.to_numpy()), index=scores.index, name="is_anomaly")
+
+    def flags(self, scores: np.ndarray) -> np.ndarray:
+        """Scores -> boolean flags: the threshold, then the event rules."""
+        self._check_fitted()
+        return self.events_.apply(self.threshold_(scores))
+
+    def calibrate(self, data, threshold: str | Threshold = "pr", labels=None, label_column: str = "label",
+                  source: str = "input") -> "Detector":
+        """Refit the threshold on the scores of ``data`` (labels from ``labels`` or the
+        ``label_column`` of ``data``, needed by ``pr``). The model is unchanged. Returns self.
+        """
+        threshold = parse_threshold(threshold, allow_pr=True) if isinstance(threshold, str) else threshold
+        frame, source = _as_frame(data, source, self.n_features_in_ if hasattr(self, "n_features_in_") else None)
+        scores = self.score(frame, source).to_numpy()
+        if labels is None and getattr(threshold, "needs_labels", False):
+            labels = read_labels(frame, label_column, source)
+        self.threshold_ = copy.deepcopy(threshold).fit(scores, labels)
+        return self
+
+    def evaluate(self, data, labels=None, label_column: str = "label", source: str = "input") -> dict:
+        """Metrics of this detector on labelled ``data``: AUC-PR, AUC-ROC, VUS-PR/ROC,
+        best-F1 variants (``tsae.metrics.evaluate``) and precision/recall/F1 of the
+        current flags (``at_threshold``)."""
+        from .metrics import evaluate, point_f1
+
+        frame, source = _as_frame(data, source, self.n_features_in_ if hasattr(self, "n_features_in_") else None)
+        labels = read_labels(frame, label_column, source) if labels is None else np.asarray(labels)
+        scores = self.score(frame, source).to_numpy()
+        valid = np.isfinite(scores)  # causal mode: the first window-1 points have no score
+        result = evaluate(labels[valid], scores[valid])
+        flags = self.flags(scores)
+        result["at_threshold"] = {**point_f1(labels, flags), "cutoff": self.threshold_.cutoff_,
+                                  "flagged": int(flags.sum())}
+        result["rows"], result["anomalous_rows"] = len(labels), int(labels.sum())
+        return result
 
     def prepare(self, frame: pd.DataFrame, source: str = "input", gaps: GapFiller | None = None, first_row: int = 0) -> np.ndarray:
         """Check ``frame``'s columns against the fitted ones and return its values
@@ -253,6 +297,7 @@ class Detector:
             "scaler": self.scaler_.to_dict(),
             "max_gap": self.max_gap,
             "threshold": self.threshold_.to_dict(),
+            "events": self.events_.to_dict(),
             "settings": {"noise": self.noise, "seed": self.seed, "val_fraction": self.val_fraction},
             "training": self.training_,
         }
@@ -278,6 +323,7 @@ class Detector:
             det.n_features_in_, det.window_ = len(det.channels_), header["window"]
             det.scaler_ = Scaler.from_dict(header["scaler"])
             det.threshold_ = det.threshold = threshold_from_dict(header["threshold"])
+            det.events_ = det.events = EventRules(**header["events"])
             det.model_params_, det.training_ = header["model"]["params"], header["training"]
             det.device_ = resolve_device(device)
             det.module_, _ = build_model(det.model, det.n_features_in_, det.window_, det.model_params_)
@@ -294,6 +340,16 @@ def load(path: str | os.PathLike, device: str = "auto", threads: int | None = No
     """Load a fitted Detector from a model file. Never executes code from the file;
     verifies format version and checksum (ModelFileError otherwise)."""
     return Detector.from_file(path, device=device, threads=threads)
+
+
+def _event_rules(events) -> EventRules:
+    if events is None:
+        return EventRules()
+    if isinstance(events, EventRules):
+        return copy.deepcopy(events)
+    if isinstance(events, dict):
+        return EventRules(**events)
+    raise ConfigError(f"events must be an EventRules, a dict or None, got {events!r}")
 
 
 def _as_frame(data, source: str, n_channels: int | None = None) -> tuple[pd.DataFrame, str]:

@@ -6,45 +6,81 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
+from .events import events_table
 from .frames import GapFiller
 from .io import TableWriter, iter_table_chunks
 
 
-def score_file(detector, path, out=None, chunk_rows: int = 100_000) -> dict:
-    """Score every row of ``path`` with a fitted ``detector`` and write
-    ``[timestamp,] score, is_anomaly`` to ``out`` (CSV or Parquet by suffix; None or
-    "-" for CSV on stdout). Reading is chunked; windows spanning chunk edges are
-    handled by the shared point scorer, so the scores equal ``detector.score`` on the
-    whole file. The output file is written atomically. Returns a summary dict
-    (rows, flagged, cutoff).
+def iter_file_scores(detector, path, chunk_rows: int = 100_000):
+    """Yield ``(scores, timestamps or None)`` blocks for every row of ``path``, in order.
+
+    Reading is chunked; windows spanning chunk edges are handled by the shared point
+    scorer, so the concatenated scores equal ``detector.score`` on the whole file
+    (bit for bit). Memory is bounded by the chunk and the window.
     """
     source = str(path)
     gaps = GapFiller(detector.max_gap)
     scorer = detector.point_scorer()
     ts_col = detector.timestamp_
     pending: list[pd.Series] = []  # timestamps of rows read but not yet scored
+
+    def block(scores: np.ndarray):
+        nonlocal pending
+        if not pending:
+            return scores, None
+        stamps = pd.concat(pending, ignore_index=True)
+        pending = [stamps.iloc[len(scores):]]
+        return scores, stamps.iloc[: len(scores)].to_numpy()
+
+    for chunk in iter_table_chunks(path, chunk_rows):
+        values = detector.prepare(chunk, source, gaps, first_row=int(chunk.index[0]))
+        if ts_col is not None and ts_col in chunk.columns:
+            pending.append(chunk[ts_col])
+        scores = scorer.push(detector.scaler_.transform(values))
+        if len(scores):
+            yield block(scores)
+    if scorer.n_seen < detector.window_:
+        raise DataError(f"{source} has {scorer.n_seen} rows, fewer than the model's window of {detector.window_}")
+    yield block(scorer.flush())
+
+
+def score_file(detector, path, out=None, chunk_rows: int = 100_000, events: bool = False) -> dict:
+    """Score every row of ``path`` with a fitted ``detector`` and write
+    ``[timestamp,] score, is_anomaly`` to ``out`` (CSV or Parquet by suffix; None or
+    "-" for CSV on stdout), or with ``events=True`` one row per anomalous event
+    (``tsae.events.events_table``). The output file is written atomically.
+
+    Rows stream through in bounded memory, except when the detector has event rules
+    or ``events`` is set: then the scores (8 bytes a row) are kept until the end,
+    because an event's extent is known only once it is over.
+    Returns a summary dict (rows, flagged, events, cutoff).
+    """
+    ts_col = detector.timestamp_
+    whole = events or detector.events_.active
     rows = flagged = 0
+    kept: list[tuple[np.ndarray, np.ndarray | None]] = []
+    n_events = None
     with TableWriter(out) as writer:
+        for scores, stamps in iter_file_scores(detector, path, chunk_rows):
+            if whole:
+                kept.append((scores, stamps))
+                continue
+            flags = detector.flags(scores)
+            writer.write(_rows(ts_col, stamps, scores, flags))
+            rows, flagged = rows + len(scores), flagged + int(flags.sum())
+        if whole:
+            scores = np.concatenate([s for s, _ in kept])
+            stamps = None if kept[0][1] is None else np.concatenate([t for _, t in kept])
+            flags = detector.flags(scores)
+            rows, flagged = len(scores), int(flags.sum())
+            table = events_table(flags, scores, stamps)
+            n_events = len(table)
+            writer.write(table if events else _rows(ts_col, stamps, scores, flags))
+    return {"rows": rows, "flagged": flagged, "events": n_events, "cutoff": detector.threshold_.cutoff_}
 
-        def emit(scores: np.ndarray) -> None:
-            nonlocal rows, flagged, pending
-            if len(scores) == 0:
-                return
-            frame = pd.DataFrame({"score": scores, "is_anomaly": detector.threshold_(scores)})
-            if pending:
-                stamps = pd.concat(pending, ignore_index=True)
-                frame.insert(0, ts_col, stamps.iloc[: len(scores)].to_numpy())
-                pending = [stamps.iloc[len(scores):]]
-            writer.write(frame)
-            rows += len(frame)
-            flagged += int(frame["is_anomaly"].sum())
 
-        for chunk in iter_table_chunks(path, chunk_rows):
-            values = detector.prepare(chunk, source, gaps, first_row=int(chunk.index[0]))
-            if ts_col is not None and ts_col in chunk.columns:
-                pending.append(chunk[ts_col])
-            emit(scorer.push(detector.scaler_.transform(values)))
-        if scorer.n_seen < detector.window_:
-            raise DataError(f"{source} has {scorer.n_seen} rows, fewer than the model's window of {detector.window_}")
-        emit(scorer.flush())
-    return {"rows": rows, "flagged": flagged, "cutoff": detector.threshold_.cutoff_}
+def _rows(ts_col, stamps, scores, flags) -> pd.DataFrame:
+    frame = pd.DataFrame({"score": scores, "is_anomaly": flags})
+    if stamps is not None:
+        frame.insert(0, ts_col, stamps)
+    return frame

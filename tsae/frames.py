@@ -401,3 +401,17 @@ class GapFiller:
             amount = f"{length}" if closed else f"at least {length}"
             what = f"{amount} missing values in a row at rows {start}-{start + length - 1}"
         return f"{source}: column '{name}' has {what} (at most {self.max_gap} are filled; see max_gap)"
+
+
+def read_labels(df: pd.DataFrame, column: str = "label", source: str = "input") -> np.ndarray:
+    """The 0/1 label column of ``df`` as an int array; DataError if it is missing,
+    has gaps or holds anything but 0 and 1 (naming the row)."""
+    if column not in df.columns:
+        raise DataError(f"{source} has no label column {column!r} (columns: {_listing(df)}); "
+                        f"choose one with --label-column")
+    values = to_values(df, [column], source)[:, 0]
+    bad = ~np.isin(values, (0.0, 1.0))
+    if bad.any():
+        row = _first_row(df, bad)
+        raise DataError(f"{source}: label column {column!r} must hold 0 or 1, found {values[bad][0]!r} at row {row}")
+    return values.astype(np.int8)

@@ -48,3 +48,29 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """(start, end) inclusive index pairs of the True runs in ``mask``."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
     return list(zip(edges[::2], edges[1::2] - 1))
+
+
+def plot_pr_curve(labels: np.ndarray, scores: np.ndarray, cutoff: float, path) -> None:
+    """Save the precision-recall curve of ``scores`` with the point ``cutoff`` gives."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import precision_recall_curve
+
+    from .metrics import point_f1
+
+    precision, recall, _ = precision_recall_curve(labels, scores)
+    chosen = point_f1(labels, scores > cutoff)
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.plot(recall, precision, lw=1.2)
+    ax.scatter([chosen["recall"]], [chosen["precision"]], color="tab:red", zorder=3,
+               label=f"cutoff {cutoff:.4g}: P {chosen['precision']:.2f} R {chosen['recall']:.2f} F1 {chosen['f1']:.2f}")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1.01)
+    ax.set_ylim(0, 1.01)
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

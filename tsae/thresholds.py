@@ -69,11 +69,12 @@ class Percentile(Threshold):
         return np.percentile(scores, self.q)
 
 
-def parse_threshold(spec: str) -> Threshold:
-    """Build an unfitted threshold from ``"method:value"``, e.g. ``"percentile:99.9"``."""
+def parse_threshold(spec: str, allow_pr: bool = False) -> Threshold:
+    """Build an unfitted threshold from ``"method:value"``, e.g. ``"percentile:99.9"``,
+    ``"contamination:0.01"``, ``"pot:1e-4"`` or (with labels, ``allow_pr``) ``"pr"``."""
     method, _, value = str(spec).partition(":")
     cls = _THRESHOLDS.get(method)
-    if cls is PrecisionRecall:
+    if cls is PrecisionRecall and not allow_pr:
         raise ConfigError("the pr threshold needs labels: fit with another method, then "
                           "`tsae calibrate labelled.csv --method pr`")
     if cls is None:
@@ -133,6 +134,7 @@ class PrecisionRecall(Threshold):
     """
 
     name = "pr"
+    needs_labels = True
 
     def __init__(self, beta: float = 1.0, target_precision: float | None = None,
                  target_recall: float | None = None):
