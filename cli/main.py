@@ -67,9 +67,10 @@ def fit(
     depth: Annotated[Optional[int], typer.Option(help="Number of layers/stages (model default if unset).")] = None,
     score_mode: Annotated[ScoreMode, typer.Option(help="overlap (default) or causal scoring.")] = ScoreMode.overlap,
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 30,
-    batch_size: Annotated[int, typer.Option(help="Windows per step.")] = 64,
+    batch_size: Annotated[int, typer.Option(help="Windows per step.")] = 128,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = 5,
+    max_windows: Annotated[int, typer.Option(help="Training windows drawn per epoch.")] = 2048,
     val_fraction: Annotated[float, typer.Option(help="Trailing fraction held out for validation.")] = 0.2,
     columns: Annotated[Optional[str], typer.Option(help="Value columns, comma-separated (default: all numeric).")] = None,
     timestamp: Annotated[Optional[str], typer.Option(help="Timestamp column (default: detected).")] = None,
@@ -95,7 +96,7 @@ def fit(
             model.value, window=int(window) if window.isdigit() else window, noise=noise, threshold=threshold,
             events={"merge_gap": merge_gap, "min_length": min_length, "cooldown": cooldown},
             scaling=scaling.value, model_params=params or None, score_mode=score_mode.value, epochs=epochs,
-            batch_size=batch_size, lr=lr, patience=patience, val_fraction=val_fraction, max_gap=max_gap,
+            batch_size=batch_size, lr=lr, patience=patience, max_windows=max_windows, val_fraction=val_fraction, max_gap=max_gap,
             columns=columns.split(",") if columns else None, timestamp=timestamp, seed=seed, device=device,
             threads=threads, progress=not quiet,
         ).fit(frame, source=str(data))
@@ -154,19 +155,20 @@ def calibrate(
         frame = read_table(data)
         rule = PrecisionRecall(beta, target_precision, target_recall) if method == "pr" else parse_threshold(method)
         det.calibrate(frame, rule, label_column=label_column, source=str(data))
-        det.save(model)
-        scores = det.score(frame, str(data)).to_numpy()
+        scores = det.score(det.without_labels(frame, label_column), str(data)).to_numpy()
         line = f"{det.threshold_!r}: cutoff {det.threshold_.cutoff_:.6g}, flags {int(det.flags(scores).sum())} of {len(scores)} rows"
         if label_column in frame.columns:
             from tsae.frames import read_labels
 
             labels = read_labels(frame, label_column, str(data))
-            got = point_f1(labels, det.flags(scores))
-            line += f"; precision {got['precision']:.3f}  recall {got['recall']:.3f}  F1 {got['f1']:.3f}"
-            if plot is not None:
-                from tsae.plots import plot_pr_curve
+            if labels.any():  # precision/recall need an anomaly; a normal-only set is fine for other methods
+                got = point_f1(labels, det.flags(scores))
+                line += f"; precision {got['precision']:.3f}  recall {got['recall']:.3f}  F1 {got['f1']:.3f}"
+                if plot is not None:
+                    from tsae.plots import plot_pr_curve
 
-                plot_pr_curve(labels, scores, det.threshold_.cutoff_, plot)
+                    plot_pr_curve(labels, scores, det.threshold_.cutoff_, plot)
+        det.save(model)  # last: any error above leaves the model file unchanged
     typer.echo(line)
     err.print(f"threshold written to {model}", soft_wrap=True)
 

@@ -250,7 +250,7 @@ def _normal_signal(rng: np.random.Generator, n: int, channels: int, period: floa
     weekly_level = rng.uniform(0.1, 0.3, channels) * rng.choice([-1.0, 1.0], channels)
     drift_load = rng.uniform(0.15, 0.3, channels)
     trend = rng.uniform(-0.3, 0.3, channels)
-    noise_std = rng.uniform(0.1, 0.15, channels)
+    noise_std = rng.uniform(0.06, 0.1, channels)
     noise_phi = rng.uniform(0.5, 0.8, channels)
 
     # slow common drift (memory of about half a day), shared by all channels
@@ -339,7 +339,7 @@ def _inject(rng, kind, z, p, sigma, start, end, period) -> dict:
 
     if kind == "correlation_break":
         # The channel's daily cycle slides out of phase with the other channels and
-        # back (smooth ramps over a quarter of the window each way): the same values
+        # back (smooth ramps over a sixth of the window each way): the same values
         # and range per channel, but the cross-channel relation is broken.
         shift = float(rng.uniform(0.8, 1.0) * np.pi * rng.choice([-1.0, 1.0]))
         ramp = max(1, length // 6)

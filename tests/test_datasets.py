@@ -162,6 +162,15 @@ def test_one_channel_works():
     assert all(r["channels"] == ["ch0"] for r in df.attrs["anomalies"])
 
 
+def test_kinds_restricts_the_cycle():
+    df = make_signal(n=6000, channels=2, anomalies=5, seed=0, kinds=("spike", "flatline"))
+    assert sorted(r["kind"] for r in df.attrs["anomalies"]) == ["flatline", "flatline", "spike", "spike", "spike"]
+    assert np.array_equal(df["label"].to_numpy(), _labels_from(df.attrs["anomalies"], len(df)))
+    for bad in [("spike", "meteor"), (), ("correlation_break",)]:
+        with pytest.raises(ConfigError):
+            make_signal(n=6000, channels=1, anomalies=2, kinds=bad)
+
+
 def test_other_frequency_and_many_channels():
     df = make_signal(n=4000, channels=6, anomalies=3, freq="1h", seed=0)
     assert (df["timestamp"].diff().iloc[1:] == pd.Timedelta("1h")).all()

@@ -99,10 +99,10 @@ class Detector:
         model_params: dict | None = None,
         score_mode: str = "overlap",
         epochs: int = 30,
-        batch_size: int = 64,
+        batch_size: int = 128,
         lr: float = 1e-3,
         patience: int = 5,
-        max_windows: int = 4096,
+        max_windows: int = 2048,
         val_fraction: float = 0.2,
         max_gap: int = 5,
         columns: list[str] | None = None,
@@ -218,7 +218,7 @@ class Detector:
         """
         threshold = parse_threshold(threshold, allow_pr=True) if isinstance(threshold, str) else threshold
         frame, source = _as_frame(data, source, self.n_features_in_ if hasattr(self, "n_features_in_") else None)
-        scores = self.score(frame, source).to_numpy()
+        scores = self.score(self.without_labels(frame, label_column), source).to_numpy()
         if labels is None and getattr(threshold, "needs_labels", False):
             labels = read_labels(frame, label_column, source)
         self.threshold_ = copy.deepcopy(threshold).fit(scores, labels)
@@ -232,7 +232,7 @@ class Detector:
 
         frame, source = _as_frame(data, source, self.n_features_in_ if hasattr(self, "n_features_in_") else None)
         labels = read_labels(frame, label_column, source) if labels is None else np.asarray(labels)
-        scores = self.score(frame, source).to_numpy()
+        scores = self.score(self.without_labels(frame, label_column), source).to_numpy()
         valid = np.isfinite(scores)  # causal mode: the first window-1 points have no score
         result = evaluate(labels[valid], scores[valid])
         flags = self.flags(scores)
@@ -240,6 +240,13 @@ class Detector:
                                   "flagged": int(flags.sum())}
         result["rows"], result["anomalous_rows"] = len(labels), int(labels.sum())
         return result
+
+    def without_labels(self, frame: pd.DataFrame, label_column: str) -> pd.DataFrame:
+        """``frame`` without its label column (unless the model was fitted on it), so that
+        a label column of any name is not taken for an extra value column."""
+        if label_column in frame.columns and label_column not in getattr(self, "channels_", ()):
+            return frame.drop(columns=[label_column])
+        return frame
 
     def prepare(self, frame: pd.DataFrame, source: str = "input", gaps: GapFiller | None = None, first_row: int = 0) -> np.ndarray:
         """Check ``frame``'s columns against the fitted ones and return its values

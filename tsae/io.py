@@ -407,9 +407,13 @@ class TableWriter:
 
     Examples
     --------
-    >>> with TableWriter("scores.csv") as out:  # doctest: +SKIP
-    ...     for chunk in chunks:
-    ...         out.write(chunk)
+    >>> import pandas as pd, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "scores.csv")
+    >>> with TableWriter(path) as out:
+    ...     for start in (0, 2):
+    ...         out.write(pd.DataFrame({"score": [start + 0.5, start + 1.5]}))
+    >>> read_table(path)["score"].tolist()
+    [0.5, 1.5, 2.5, 3.5]
     """
 
     def __init__(self, path: str | os.PathLike | None) -> None:

@@ -188,7 +188,8 @@ class PeaksOverThreshold(Threshold):
     """Extreme-value cutoff (SPOT, Siffer et al., KDD 2017), no labels needed.
 
     A generalised Pareto distribution is fitted (scipy, maximum likelihood, location 0)
-    to the excesses of the scores over their ``init_quantile`` quantile ``t``; the
+    to the excesses of the scores over their ``init_quantile`` quantile ``t`` (default:
+    the paper's 0.98, lowered on small sets so that at least 20 scores exceed it); the
     cutoff is the score exceeded with probability ``risk``:
     ``t + sigma/gamma * ((risk * n / n_t) ** -gamma - 1)`` (``t - sigma * log(risk * n / n_t)``
     when gamma is 0), where ``n_t`` scores of ``n`` exceed ``t``. Unlike a percentile,
@@ -197,12 +198,13 @@ class PeaksOverThreshold(Threshold):
 
     name = "pot"
 
-    def __init__(self, risk: float = 1e-4, init_quantile: float = 0.98):
+    def __init__(self, risk: float = 1e-4, init_quantile: float | None = None):
         if not 0 < float(risk) < 1:
             raise ConfigError(f"pot risk must be between 0 and 1, got {risk!r}")
-        if not 0.5 <= float(init_quantile) < 1:
+        if init_quantile is not None and not 0.5 <= float(init_quantile) < 1:
             raise ConfigError(f"pot init_quantile must be in [0.5, 1), got {init_quantile!r}")
-        self.risk, self.init_quantile = float(risk), float(init_quantile)
+        self.risk = float(risk)
+        self.init_quantile = None if init_quantile is None else float(init_quantile)
         self.tail_: dict | None = None
 
     def params(self) -> dict:
@@ -211,16 +213,19 @@ class PeaksOverThreshold(Threshold):
     def _cutoff(self, scores, labels):
         from scipy.stats import genpareto
 
-        t = float(np.quantile(scores, self.init_quantile))
+        q = self.init_quantile
+        if q is None:  # the paper's 0.98, lowered on small sets to keep >= 20 excesses
+            q = max(0.5, min(0.98, 1 - 20 / len(scores)))
+        t = float(np.quantile(scores, q))
         excess = scores[scores > t] - t
         if len(excess) < 10:
-            raise DataError(f"pot threshold: only {len(excess)} scores above the initial "
-                            f"{self.init_quantile} quantile; need at least 10 (more data)")
+            raise DataError(f"pot threshold: only {len(excess)} of {len(scores)} scores lie above the "
+                            f"initial {q:g} quantile; the tail fit needs at least 10 (more data)")
         gamma, _, sigma = genpareto.fit(excess, floc=0)
         ratio = self.risk * len(scores) / len(excess)
         if abs(gamma) < 1e-8:
             cutoff = t - sigma * np.log(ratio)
         else:
             cutoff = t + sigma / gamma * (ratio**-gamma - 1)
-        self.tail_ = {"t": t, "gamma": float(gamma), "sigma": float(sigma), "n": len(scores), "n_t": len(excess)}
+        self.tail_ = {"quantile": q, "t": t, "gamma": float(gamma), "sigma": float(sigma), "n": len(scores), "n_t": len(excess)}
         return cutoff
