@@ -115,6 +115,7 @@ def score(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file (.csv/.parquet); default CSV on stdout.")] = None,
     chunk_rows: Annotated[int, typer.Option(help="Rows read at a time (bounds memory).")] = 100_000,
     events: Annotated[bool, typer.Option("--events", help="One row per anomalous event: start, end, peak score.")] = False,
+    fail_on_anomaly: Annotated[bool, typer.Option(help="Exit with status 3 when any row is flagged.")] = False,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
 ):
@@ -128,6 +129,56 @@ def score(
         found = f", {summary['events']} events" if summary["events"] is not None else ""
         err.print(f"scored {summary['rows']} rows, {summary['flagged']} flagged{found} "
                   f"(cutoff {summary['cutoff']:.4g}) -> {out}", soft_wrap=True)
+    if fail_on_anomaly and summary["flagged"]:
+        raise typer.Exit(3)
+
+
+class StreamFormat(str, Enum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+class OnError(str, Enum):
+    skip = "skip"
+    stop = "stop"
+
+
+@app.command()
+def stream(
+    model: ModelOpt = Path("model.tsae"),
+    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="CSV file to read (default: stdin).")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep reading as the file grows (like tail -f).")] = False,
+    fmt: Annotated[StreamFormat, typer.Option("--format", help="Output line format.")] = StreamFormat.jsonl,
+    only_anomalies: Annotated[bool, typer.Option(help="Write flagged rows only.")] = False,
+    on_error: Annotated[OnError, typer.Option(help="Bad row: report it on stderr and skip it, or stop (exit 1).")] = OnError.skip,
+    threads: ThreadsOpt = None,
+):
+    """Score CSV rows as they arrive (stdin or a file); one JSON line per row, flushed."""
+    import signal
+
+    from tsae.streamrun import follow as follow_file, run_stream
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    with user_errors():
+        scorer = load(model, threads=threads).streaming(threads=threads)
+        if follow and input is None:
+            raise typer.BadParameter("--follow needs --input FILE")
+        if input is None:
+            lines = sys.stdin
+        elif follow:
+            lines = follow_file(input)
+        else:
+            if not input.exists():
+                from tsae.errors import DataError
+
+                raise DataError(f"file not found: {input}")
+            lines = open(input, newline="")
+        status = run_stream(scorer, lines, sys.stdout, lambda msg: err.print(f"[yellow]warning:[/yellow] {msg}", soft_wrap=True),
+                            fmt.value, only_anomalies, on_error.value)
+    raise typer.Exit(status)
 
 
 LabelOpt = Annotated[str, typer.Option(help="Name of the 0/1 label column.")]
@@ -156,7 +207,7 @@ def calibrate(
         rule = PrecisionRecall(beta, target_precision, target_recall) if method == "pr" else parse_threshold(method)
         det.calibrate(frame, rule, label_column=label_column, source=str(data))
         scores = det.score(det.without_labels(frame, label_column), str(data)).to_numpy()
-        line = f"{det.threshold_!r}: cutoff {det.threshold_.cutoff_:.6g}, flags {int(det.flags(scores).sum())} of {len(scores)} rows"
+        line = f"{det.threshold_}: cutoff {det.threshold_.cutoff_:.6g}, flags {int(det.flags(scores).sum())} of {len(scores)} rows"
         if label_column in frame.columns:
             from tsae.frames import read_labels
 
@@ -191,7 +242,9 @@ def evaluate(
         result = det.evaluate(read_table(data), label_column=label_column, source=str(data))
         if json_out is not None:
             _write_json(json_out, result)
-    table = Table(title=f"{data.name}: {result['rows']} rows, {result['anomalous_rows']} labelled anomalous")
+    console = Console(width=100)
+    console.print(f"{data.name}: {result['rows']} rows, {result['anomalous_rows']} labelled anomalous")
+    table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in result.items():
@@ -200,7 +253,7 @@ def evaluate(
     at = result["at_threshold"]
     table.add_row("at cutoff: precision / recall / F1", f"{at['precision']:.3f} / {at['recall']:.3f} / {at['f1']:.3f}")
     table.add_row("at cutoff: flagged rows", str(at["flagged"]))
-    Console(width=100).print(table)
+    console.print(table)
 
 
 def _write_json(path: Path, payload: dict) -> None:

@@ -70,7 +70,7 @@ def test_calibrate_pr_rewrites_the_threshold_and_prints_it(files, model, frame):
     assert f"threshold written to {model}" in result.stderr
 
 
-def test_calibrate_targets_and_beta(files, model):
+def test_calibrate_targets_and_beta(files, model, tmp_path):
     def calibrate(*options):
         result = run("calibrate", files / "labelled.csv", "-m", model, *options)
         assert result.exit_code == 0, result.output
@@ -85,8 +85,15 @@ def test_calibrate_targets_and_beta(files, model):
     assert f2.cutoff_ <= f1.cutoff_ and f2.expected_["recall"] >= f1.expected_["recall"]
     both = run("calibrate", files / "labelled.csv", "-m", model, "--target-precision", "0.8", "--target-recall", "0.5")
     one_line_error(both, "give target_precision or target_recall, not both")
-    unreachable = run("calibrate", files / "labelled.csv", "-m", model, "--target-precision", "1.0")
-    one_line_error(unreachable, "no cutoff reaches precision 1.0")
+    # labels on the lowest-scored 5%: the highest scores are normal, precision stays low
+    frame = read_table(files / "labelled.csv")
+    scores = load(model, threads=1).score(frame).to_numpy()
+    frame["label"] = (scores < np.quantile(scores, 0.05)).astype(int)
+    write_table(frame, tmp_path / "inverted.csv")
+    before = model.read_bytes()
+    unreachable = run("calibrate", tmp_path / "inverted.csv", "-m", model, "--target-precision", "0.9")
+    one_line_error(unreachable, "no cutoff reaches precision 0.9 (best is 0.")
+    assert model.read_bytes() == before
 
 
 def test_calibrate_plot_writes_a_png(files, model, tmp_path):
@@ -120,6 +127,17 @@ def test_calibrate_percentile_on_normal_data_with_an_all_zero_label_column(files
     assert load(model).threshold_.q == 99.0 and "precision" not in result.stdout
 
 
+def test_calibrate_bad_label_values_fail_and_keep_the_model(model, signal, tmp_path):
+    path = tmp_path / "bad_labels.csv"
+    write_table(signal.assign(label=signal["label"].where(signal.index != 4321, 2)), path)
+    before = model.read_bytes()
+    for method in ("pr", "percentile:99"):   # percentile needs no labels, but prints P/R from them
+        result = run("calibrate", path, "-m", model, "--method", method)
+        one_line_error(result, "label column 'label' must hold 0 or 1, found")
+        assert "at row 4321" in result.stderr
+        assert model.read_bytes() == before
+
+
 @pytest.mark.parametrize("label, message", [
     (0, "got 0 anomalous of 6000"),
     (1, "got 6000 anomalous of 6000"),
@@ -147,7 +165,7 @@ def test_calibrate_label_column_option(files, model, signal, tmp_path):
     write_table(signal.assign(truth=signal["label"], label=0), path)
     reference = shutil.copy(model, tmp_path / "reference.tsae")
     assert run("calibrate", files / "labelled.csv", "-m", reference).exit_code == 0
-    one_line_error(run("calibrate", path, "-m", model), "got 0 anomalous")
+    one_line_error(run("calibrate", path, "-m", model), "has column(s) truth the model was not fitted on")
     result = run("calibrate", path, "-m", model, "--label-column", "truth")
     assert result.exit_code == 0, result.output
     assert load(model).threshold_.to_dict() == load(reference).threshold_.to_dict()
@@ -263,7 +281,7 @@ def test_fit_min_length_is_stored_and_applied(files, tmp_path):
     flags = read_table(rows)["is_anomaly"].to_numpy().astype(bool)
     spans = runs(flags)
     assert len(spans) > 0 and (spans[:, 1] - spans[:, 0] + 1 >= 3).all()
-    assert (spans[1:, 0] - spans[:-1, 1] - 1 > 4).all()       # merged gaps <= 2; cooldown 4 apart
+    assert (spans[1:, 0] - spans[:-1, 1] > 4).all()           # merge_gap 2 and cooldown 4: starts > 4 after an end
     det = load(out, threads=1)
     scores = det.score(read_table(files / "labelled.csv")).to_numpy()
     raw = det.threshold_(scores)

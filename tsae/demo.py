@@ -48,7 +48,7 @@ def run_demo(out, n: int = 20_000, channels: int = 3, seed: int = 0, threads: in
     echo(f"signal        {summary['points']} points x {channels} channels ({len(events)} injected anomalies, "
          f"{int(labels.sum())} labelled points); fitted on the first {train_end}")
     echo(f"model         {det.model}, window {det.window_}, fitted in {summary['fit_seconds']} s, "
-         f"cutoff {summary['cutoff']:.4g} ({det.threshold_!r})")
+         f"cutoff {summary['cutoff']:.4g} ({det.threshold_} of validation scores)")
     echo(f"flagged       {summary['flagged_points']} points, {summary['flagged_in_anomalies']} of them inside "
          f"labelled anomalies; {found} of {len(events)} anomalies hit")
     echo(f"accuracy      AUC-PR {summary['auc_pr']:.3f}  AUC-ROC {summary['auc_roc']:.3f} (rows after training)")

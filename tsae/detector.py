@@ -25,7 +25,7 @@ from .models import build_model, get_model_class
 from .persist import load_model_file, save_model_file
 from .runtime import resolve_device, torch_threads
 from .scaling import Scaler
-from .scoring import MODES, PointScorer
+from .scoring import MIN_BATCH, MODES, PointScorer
 from .thresholds import Threshold, parse_threshold, threshold_from_dict
 from .training import TrainConfig, train_autoencoder
 from .windows import auto_window
@@ -276,10 +276,17 @@ class Detector:
             raise DataError(f"{source} has the fitted columns in a different order: "
                             f"{', '.join(found)} (expected: {', '.join(self.channels_)})")
 
-    def point_scorer(self) -> PointScorer:
+    def point_scorer(self, min_batch: int = MIN_BATCH) -> PointScorer:
         """A fresh block-wise scorer over scaled values (used for chunked files and streams)."""
         self._check_fitted()
-        return PointScorer(self.module_, self.window_, self.n_features_in_, self.device_, self.score_mode)
+        return PointScorer(self.module_, self.window_, self.n_features_in_, self.device_, self.score_mode, min_batch)
+
+    def streaming(self, state: dict | None = None, on_error: str = "raise", threads: int | None = None):
+        """A :class:`tsae.streaming.StreamingScorer` for this detector (resumed from
+        ``state`` if given)."""
+        from .streaming import StreamingScorer
+
+        return StreamingScorer(self, state=state, on_error=on_error, threads=threads)
 
     def _score_scaled(self, scaled: np.ndarray) -> np.ndarray:
         scorer = self.point_scorer()

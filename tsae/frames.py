@@ -283,6 +283,19 @@ class GapFiller:
         self._last: np.ndarray | None = None  # last valid value per column (NaN: none yet)
         self._open: np.ndarray | None = None  # length of the NaN run open at the end of the last call
 
+    def state_dict(self) -> dict:
+        """JSON-ready state (last valid value and open run length per column)."""
+        return {"max_gap": self.max_gap,
+                "last": None if self._last is None else [None if np.isnan(v) else float(v) for v in self._last],
+                "open": None if self._open is None else [int(v) for v in self._open]}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self.max_gap = int(state["max_gap"])
+        last, open_runs = state["last"], state["open"]
+        self._last = None if last is None else np.array([np.nan if v is None else v for v in last], dtype=np.float64)
+        self._open = None if open_runs is None else np.array(open_runs, dtype=np.int64)
+
     def fill(
         self,
         values: np.ndarray,
@@ -328,6 +341,9 @@ class GapFiller:
         elif len(self._last) != k:
             raise ValueError(f"GapFiller saw {len(self._last)} columns before, now {k}; call reset()")
         if n == 0:
+            return out
+        if not self._open.any() and not np.isnan(out).any():  # fast path: nothing to fill
+            self._last = out[-1].copy()
             return out
 
         last = self._last.copy()

@@ -45,6 +45,11 @@ class Threshold:
     def to_dict(self) -> dict:
         return {"method": self.name, **self.params(), "cutoff": self.cutoff_}
 
+    def __str__(self) -> str:
+        """Short description, e.g. ``percentile:99.5``."""
+        main = next(iter(self.params().values()))
+        return f"{self.name}:{main:g}" if isinstance(main, float) else self.name
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
         return f"{type(self).__name__}({args})"
@@ -147,6 +152,13 @@ class PrecisionRecall(Threshold):
                 raise ConfigError(f"{key} must be in (0, 1], got {value!r}")
         self.beta, self.target_precision, self.target_recall = float(beta), target_precision, target_recall
         self.expected_: dict | None = None
+
+    def __str__(self) -> str:
+        if self.target_precision is not None:
+            return f"pr (precision >= {self.target_precision:g})"
+        if self.target_recall is not None:
+            return f"pr (recall >= {self.target_recall:g})"
+        return f"pr (best F{self.beta:g})"
 
     def params(self) -> dict:
         return {"beta": self.beta, "target_precision": self.target_precision,
