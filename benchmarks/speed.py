@@ -374,6 +374,38 @@ Column definitions:
 """
 
 
+def _detector_defaults() -> dict:
+    """The Detector's training defaults as the library defines them now."""
+    import inspect
+
+    import tsae
+
+    params = inspect.signature(tsae.Detector.__init__).parameters
+    keys = ("window", "epochs", "patience", "batch_size", "max_windows", "val_fraction", "threads")
+    return {k: params[k].default for k in keys if k in params}
+
+
+def _consistency_warnings(meta: dict, results: list[dict]) -> list[str]:
+    """Warn when the library changed during the run (other commits landing meanwhile)."""
+    out = []
+    if meta.get("git_end") and meta["git_end"] != meta["git"]:
+        out.append(f"- **WARNING: the repository changed during the run (git {meta['git']} at start, "
+                   f"{meta['git_end']} at end)**")
+    d = meta.get("defaults", {})
+    for item in results:
+        r, c = item["result"], item["case"]
+        if "error" in r:
+            continue
+        seen = {"epochs": r["epochs_max"], "batch_size": r["batch_size"], "max_windows": r["max_windows"]}
+        if c.get("epochs") is not None:
+            seen.pop("epochs")
+        diff = {k: v for k, v in seen.items() if k in d and d[k] != v}
+        if diff:
+            out.append(f"- **WARNING: {c['dataset']}/{c['model']}/threads={c['threads']} ran with "
+                       + ", ".join(f"{k}={v}" for k, v in diff.items()) + " (not the defaults above)**")
+    return out
+
+
 def _markdown(meta: dict, results: list[dict]) -> str:
     out = [
         "# tsae speed benchmark" + (" (QUICK smoke run: series 10x smaller)" if meta["quick"] else ""),
@@ -389,11 +421,12 @@ def _markdown(meta: dict, results: list[dict]) -> str:
         + "; cases run one after another, each in a fresh process",
         f"- data: **uni** = {meta['datasets']['uni']}; **smd** = {meta['datasets']['smd']} "
         f"(source: {'real SMD file' if meta['smd_source'] == 'file' else 'synthetic fallback, SMD file not found'})",
-        "- Detector defaults (window auto, epochs 30, patience 5, batch 64, max_windows 4096, "
-        "val_fraction 0.2); only `threads` set"
+        "- Detector defaults (" + ", ".join(f"{k} {v}" for k, v in meta.get("defaults", {}).items())
+        + "); only `threads` set"
         + (f"; **epochs capped at {meta['epochs']} with --epochs**" if meta["epochs"] else "")
         + "; fit and score both on the whole series",
         f"- total benchmark wall time: {meta.get('total_s', 0):.0f} s",
+        *_consistency_warnings(meta, results),
         "",
         *_main_table(results),
         "",
@@ -448,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     smd_source = "file" if Path(args.smd).is_file() else "synthetic"
     cases = _cases(args, models, smd_source)
     meta = _machine()
-    meta.update(quick=args.quick, threads=args.threads, compare_threads=args.compare_threads,
+    meta.update(defaults=_detector_defaults(), quick=args.quick, threads=args.threads, compare_threads=args.compare_threads,
                 epochs=args.epochs, smd_source=smd_source, models=models,
                 datasets={c["dataset"]: c["label"] for c in cases})
 
@@ -468,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"({res['epoch_s']:.2f} s/epoch), score {res['score_s']:.1f} s, "
                   f"peak {res['peak_process_mb']:.0f} MB", file=sys.stderr, flush=True)
     meta["total_s"] = round(time.perf_counter() - t0, 1)
+    meta["git_end"] = _git_rev()
     meta["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
 
     md = _markdown(meta, results)

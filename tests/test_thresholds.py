@@ -175,9 +175,11 @@ def test_pr_target_recall_takes_the_highest_cutoff_that_reaches_it(target):
 def test_pr_beta_trades_precision_for_recall():
     scores, labels = labelled(20_000, 7)
     by_beta = {beta: PrecisionRecall(beta=beta).fit(scores, labels) for beta in (0.5, 1.0, 2.0)}
-    assert by_beta[2.0].cutoff_ < by_beta[1.0].cutoff_ < by_beta[0.5].cutoff_
-    assert by_beta[2.0].expected_["recall"] > by_beta[1.0].expected_["recall"] > by_beta[0.5].expected_["recall"]
-    assert by_beta[2.0].expected_["precision"] < by_beta[1.0].expected_["precision"] < by_beta[0.5].expected_["precision"]
+    cutoff, recall, precision = ([by_beta[beta].cutoff_ for beta in (0.5, 1.0, 2.0)],
+                                 [by_beta[beta].expected_["recall"] for beta in (0.5, 1.0, 2.0)],
+                                 [by_beta[beta].expected_["precision"] for beta in (0.5, 1.0, 2.0)])
+    assert cutoff[0] > cutoff[1] > cutoff[2]
+    assert recall[0] < recall[1] < recall[2] and precision[0] > precision[1] > precision[2]
 
 
 @pytest.mark.parametrize("value", [0, 1])

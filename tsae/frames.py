@@ -429,5 +429,5 @@ def read_labels(df: pd.DataFrame, column: str = "label", source: str = "input") 
     bad = ~np.isin(values, (0.0, 1.0))
     if bad.any():
         row = _first_row(df, bad)
-        raise DataError(f"{source}: label column {column!r} must hold 0 or 1, found {values[bad][0]!r} at row {row}")
+        raise DataError(f"{source}: label column {column!r} must hold 0 or 1, found {values[bad][0]:g} at row {row}")
     return values.astype(np.int8)
