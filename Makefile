@@ -11,7 +11,6 @@ TORCH_SPEC ?= torch==2.13.0
 
 $(BIN)/tsae: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(BIN)/tsae

@@ -17,7 +17,7 @@ import torch
 
 from . import __version__
 from .corruption import Corruption
-from .errors import ConfigError, DataError, NotFittedError
+from .errors import ConfigError, DataError, ModelFileError, NotFittedError
 from .events import EventRules
 from .frames import GapFiller, find_timestamp, find_value_columns, read_labels, to_values
 from .io import read_table
@@ -159,12 +159,10 @@ class Detector:
         self.window_ = self._resolve_window(values)
         n_val = max(int(round(len(values) * self.val_fraction)), self.window_)
         n_train = len(values) - n_val
-        if n_train < self.window_ + 1:
-            need = 2 * self.window_ + 1
-            raise DataError(
-                f"{source} has {len(values)} rows; window {self.window_} needs at least "
-                f"{max(need, int(np.ceil((self.window_ + 1) / (1 - self.val_fraction))))} for training and validation"
-            )
+        if n_train < self.window_ + 1:  # at least two training windows and one validation window
+            need = max(2 * self.window_ + 1, int(np.ceil((self.window_ + 1) / (1 - self.val_fraction))))
+            raise DataError(f"{source} has {len(values)} rows; window {self.window_} needs at least {need} "
+                            f"for training and validation")
         self.scaler_ = Scaler(self.scaling).fit(values[:n_train])
         scaled = self.scaler_.transform(values)                                 # (n, C) float32
         with torch_threads(self.threads):
@@ -216,8 +214,9 @@ class Detector:
         """Refit the threshold on the scores of ``data`` (labels from ``labels`` or the
         ``label_column`` of ``data``, needed by ``pr``). The model is unchanged. Returns self.
         """
+        self._check_fitted()
         threshold = parse_threshold(threshold, allow_pr=True) if isinstance(threshold, str) else threshold
-        frame, source = _as_frame(data, source, self.n_features_in_ if hasattr(self, "n_features_in_") else None)
+        frame, source = _as_frame(data, source, self.n_features_in_)
         scores = self.score(self.without_labels(frame, label_column), source).to_numpy()
         if labels is None and getattr(threshold, "needs_labels", False):
             labels = read_labels(frame, label_column, source)
@@ -230,7 +229,8 @@ class Detector:
         current flags (``at_threshold``)."""
         from .metrics import evaluate, point_f1
 
-        frame, source = _as_frame(data, source, self.n_features_in_ if hasattr(self, "n_features_in_") else None)
+        self._check_fitted()
+        frame, source = _as_frame(data, source, self.n_features_in_)
         labels = read_labels(frame, label_column, source) if labels is None else np.asarray(labels)
         scores = self.score(self.without_labels(frame, label_column), source).to_numpy()
         valid = np.isfinite(scores)  # causal mode: the first window-1 points have no score
@@ -253,9 +253,10 @@ class Detector:
         (n, channels) with gaps filled; errors name the file, column and row."""
         self._check_fitted()
         self.check_columns(frame, source)
-        if len(frame) < self.window_ and gaps is None:
-            raise DataError(f"{source} has {len(frame)} rows, fewer than the model's window of {self.window_}")
-        gaps = GapFiller(self.max_gap) if gaps is None else gaps
+        if gaps is None:  # a whole series (chunks are checked by the caller at the end)
+            if len(frame) < self.window_:
+                raise DataError(f"{source} has {len(frame)} rows, fewer than the model's window of {self.window_}")
+            gaps = GapFiller(self.max_gap)
         return gaps.fill(to_values(frame, self.channels_, source), first_row, source, self.channels_)
 
     def check_columns(self, frame: pd.DataFrame, source: str = "input") -> None:
@@ -343,8 +344,6 @@ class Detector:
             det.module_, _ = build_model(det.model, det.n_features_in_, det.window_, det.model_params_)
             det.module_.load_state_dict(weights)
         except (KeyError, TypeError, RuntimeError, ConfigError) as exc:
-            from .errors import ModelFileError
-
             raise ModelFileError(f"{path} is not a valid tsae model ({type(exc).__name__}: {exc})") from None
         det.module_.to(det.device_).eval()
         return det
@@ -362,6 +361,9 @@ def _event_rules(events) -> EventRules:
     if isinstance(events, EventRules):
         return copy.deepcopy(events)
     if isinstance(events, dict):
+        unknown = set(events) - {"merge_gap", "min_length", "cooldown"}
+        if unknown:
+            raise ConfigError(f"events has no rule {', '.join(sorted(unknown))}; rules: merge_gap, min_length, cooldown")
         return EventRules(**events)
     raise ConfigError(f"events must be an EventRules, a dict or None, got {events!r}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import re
 import time
@@ -77,8 +78,9 @@ def run_stream(scorer, lines: Iterable[str], out: TextIO, warn: Callable[[str], 
     finally:
         if scorer.rows:
             for record in scorer.flush().to_dict("records"):
-                record = {"timestamp": record["timestamp"], "score": record["score"],
-                          "is_anomaly": bool(record["is_anomaly"]), "ready": True, "row": int(record["row"]),
+                ready = not math.isnan(record["score"])  # NaN: fewer rows than the window, no score exists
+                record = {"timestamp": record["timestamp"], "score": record["score"] if ready else None,
+                          "is_anomaly": bool(record["is_anomaly"]), "ready": ready, "row": int(record["row"]),
                           "delay": 0}
                 _emit(out, record, fmt, only_anomalies)
     return status
