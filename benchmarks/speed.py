@@ -213,6 +213,18 @@ def _git_rev() -> str:
         return "unknown"
 
 
+def _source_hash() -> str:
+    """Hash of the library code a case runs (tsae/ and datasets/ *.py), to detect edits
+    landing while the benchmark runs (other commits to the repository do not matter)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in sorted(list((REPO / "tsae").rglob("*.py")) + list((REPO / "datasets").rglob("*.py"))):
+        h.update(str(path.relative_to(REPO)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
 def _machine() -> dict:
     import torch
 
@@ -228,6 +240,7 @@ def _machine() -> dict:
         "torch": torch.__version__,
         "tsae": tsae.__version__,
         "git": _git_rev(),
+        "source_hash": _source_hash(),
         "load_avg_start": [round(x, 2) for x in os.getloadavg()],
     }
 
@@ -388,9 +401,13 @@ def _detector_defaults() -> dict:
 def _consistency_warnings(meta: dict, results: list[dict]) -> list[str]:
     """Warn when the library changed during the run (other commits landing meanwhile)."""
     out = []
-    if meta.get("git_end") and meta["git_end"] != meta["git"]:
-        out.append(f"- **WARNING: the repository changed during the run (git {meta['git']} at start, "
-                   f"{meta['git_end']} at end)**")
+    if meta.get("source_hash_end") and meta["source_hash_end"] != meta.get("source_hash"):
+        out.append(f"- **WARNING: the library code (tsae/, datasets/) changed during the run (source hash "
+                   f"{meta.get('source_hash')} at start, {meta['source_hash_end']} at end; git {meta['git']} -> "
+                   f"{meta.get('git_end')}): later cases may have run different code**")
+    elif meta.get("git_end") and meta["git_end"] != meta["git"]:
+        out.append(f"- note: commits landed during the run (git {meta['git']} -> {meta['git_end']}) but the "
+                   f"library code (tsae/, datasets/) was unchanged")
     d = meta.get("defaults", {})
     for item in results:
         r, c = item["result"], item["case"]
@@ -410,7 +427,8 @@ def _markdown(meta: dict, results: list[dict]) -> str:
     out = [
         "# tsae speed benchmark" + (" (QUICK smoke run: series 10x smaller)" if meta["quick"] else ""),
         "",
-        f"- date: {meta['date']}; tsae {meta['tsae']} (git {meta['git']})",
+        f"- date: {meta['date']}; tsae {meta['tsae']} (git {meta['git']}, library source hash "
+        f"{meta.get('source_hash', '?')})",
         f"- machine: nproc {meta['nproc']} (usable {meta['cpus_usable']}), CPU {meta['cpu_model']}, "
         f"RAM {meta['mem_total_gb']} GB; load average at start {meta['load_avg_start']}, "
         f"at end {meta.get('load_avg_end')}",
@@ -502,6 +520,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"peak {res['peak_process_mb']:.0f} MB", file=sys.stderr, flush=True)
     meta["total_s"] = round(time.perf_counter() - t0, 1)
     meta["git_end"] = _git_rev()
+    meta["source_hash_end"] = _source_hash()
     meta["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
 
     md = _markdown(meta, results)

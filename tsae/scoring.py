@@ -33,6 +33,12 @@ MODES = ("overlap", "causal")
 # blocks, so chunked and whole-file scores are bit-identical.
 MIN_BATCH = 16
 
+# push() runs the forward passes and sums the errors this many windows at a time, so
+# memory is O(len(data)) rather than O(len(data) * window) (the (k, W) float64 error
+# array was 8 * W bytes a row: 10 GB for 10M rows at W=128). A multiple of
+# window_errors' batch size (512): the forward batches, hence the errors, stay the same.
+SLICE_WINDOWS = 16 * 512
+
 
 @torch.inference_mode()
 def window_errors(model: torch.nn.Module, windows: np.ndarray, device: torch.device, batch_size: int = 512,
@@ -54,6 +60,23 @@ def window_errors(model: torch.nn.Module, windows: np.ndarray, device: torch.dev
         err = (model(x) - x).square().mean(dim=2)                                      # (max(b, 16), W)
         out[i : i + b] = err[:b].double().cpu().numpy()
     return out
+
+
+def _add_errors(acc: np.ndarray, errors: np.ndarray) -> None:
+    """``add_window_errors(acc, errors)``, looping over the shorter axis.
+
+    ``add_window_errors`` loops over the W window positions: 128 small numpy calls
+    (~200 us) even for the single window a streamed row brings. With fewer windows
+    than positions, loop over the windows instead, oldest first: every point still
+    receives the same additions in the same order (ascending window), so the sums
+    are bit-identical.
+    """
+    k, w = errors.shape
+    if k >= w:
+        add_window_errors(acc, errors)
+        return
+    for i in range(k):
+        acc[i : i + w] += errors[i]
 
 
 class PointScorer:
@@ -88,15 +111,25 @@ class PointScorer:
         if n_windows == 0:
             self.pending = np.concatenate([self.pending, np.zeros(len(block))])
             return np.zeros(0)
-        errors = window_errors(self.model, sliding_windows(data, w), self.device, min_batch=self.min_batch)  # (n_windows, W)
         # partial sums for every row of data: the pending ones carried over, then the new points
         acc = np.concatenate([self.pending, np.zeros(len(block))])                  # (len(data),)
-        add_window_errors(acc, errors)
+        for s, errors in self._errors(data, n_windows):                             # (<= SLICE_WINDOWS, W)
+            _add_errors(acc[s : s + len(errors) + w - 1], errors)
         # each window finalises the point it starts at: data rows 0..n_windows-1
         scores = acc[:n_windows] / self._counts(self.n_emitted, n_windows)
         self.pending = acc[n_windows:]                                              # (W-1,)
         self.n_emitted += n_windows
         return scores
+
+    def _errors(self, data: np.ndarray, n_windows: int):
+        """Yield ``(first window, errors)`` for the stride-1 windows of ``data``, in order,
+        SLICE_WINDOWS windows at a time."""
+        if n_windows <= 0:
+            return
+        # a single window is ``data`` itself: skip sliding_window_view (~40 us a call)
+        windows = data[None] if n_windows == 1 else sliding_windows(data, self.window)
+        for s in range(0, n_windows, SLICE_WINDOWS):
+            yield s, window_errors(self.model, windows[s : s + SLICE_WINDOWS], self.device, min_batch=self.min_batch)
 
     def _counts(self, first: int, n: int) -> np.ndarray:
         """Windows covering final points first..first+n-1 (all windows exist)."""
@@ -105,9 +138,9 @@ class PointScorer:
     def _push_causal(self, data, first_new, n_windows) -> np.ndarray:
         n_new = len(data) - first_new
         scores = np.full(n_new, np.nan)
-        if n_windows:
-            errors = window_errors(self.model, sliding_windows(data, self.window), self.device, min_batch=self.min_batch)
-            scores[n_new - n_windows :] = errors.mean(axis=1)
+        first = n_new - n_windows
+        for s, errors in self._errors(data, n_windows):
+            scores[first + s : first + s + len(errors)] = errors.mean(axis=1)
         self.n_emitted += n_new
         return scores
 

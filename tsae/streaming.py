@@ -124,7 +124,7 @@ class StreamingScorer:
                             f"{len(self.channels)} channels ({', '.join(self.channels)})")
         out = np.empty(len(values))
         for j, v in enumerate(values):
-            if v is None or (isinstance(v, str) and v.strip() in ("", "NA", "NaN", "nan", "null")):
+            if v is None or v is pd.NA or (isinstance(v, str) and v.strip() in ("", "NA", "NaN", "nan", "null")):
                 out[j] = np.nan
                 continue
             try:
