@@ -9,6 +9,7 @@ from .errors import DataError
 from .events import events_table
 from .frames import GapFiller
 from .io import TableWriter, iter_table_chunks
+from .runtime import torch_threads
 
 
 def iter_file_scores(detector, path, chunk_rows: int = 100_000):
@@ -60,7 +61,7 @@ def score_file(detector, path, out=None, chunk_rows: int = 100_000, events: bool
     rows = flagged = 0
     kept: list[tuple[np.ndarray, np.ndarray | None]] = []
     n_events = None
-    with TableWriter(out) as writer:
+    with TableWriter(out) as writer, torch_threads(detector.threads):
         for scores, stamps in iter_file_scores(detector, path, chunk_rows):
             if whole:
                 kept.append((scores, stamps))
