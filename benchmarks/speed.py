@@ -43,6 +43,8 @@ import sys
 import time
 from pathlib import Path
 
+from procmem import reset_peak as _reset_peak, status_kb as _status_kb
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DEFAULT_SMD = "/work/shared/datasets/smd/machine-1-2.csv"
@@ -51,26 +53,6 @@ UNI_N, SMD_N, SMD_CHANNELS = 100_000, 20_000, 38
 
 # ----------------------------------------------------------------------------- child side
 
-def _status_kb(key: str) -> int | None:
-    """A ``kB`` field of /proc/self/status (VmRSS, VmHWM), or None off Linux."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0); False when not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def _mb(kb: int | None) -> float | None:

@@ -65,6 +65,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from procmem import reset_peak as _reset_peak, status_kb as _status_kb
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DEFAULT_SMD = "/work/shared/datasets/smd/machine-1-2.csv"
@@ -79,24 +81,6 @@ LATENCY_MODELS = [("uni", "conv1d"), ("smd", "conv1d"), ("uni", "lstm"), ("uni",
 
 # ------------------------------------------------------------------------------ helpers
 
-def _status_kb(key: str) -> int | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def _mem_available_mb() -> float | None:
