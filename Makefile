@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # On a GPU machine: make setup TORCH_SPEC=torch  (or install your CUDA build first).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup demo test test-all bench clean
+.PHONY: setup demo test test-all bench accuracy clean
 
 $(BIN)/tsae: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ test-all: setup
 
 bench: setup
 	$(BIN)/python benchmarks/speed.py
+
+# Detection accuracy vs peers on shared/datasets (NAB, UCR, SMD); about an hour on 2 cores.
+accuracy: setup
+	$(BIN)/pip install -q "$(TORCH_SPEC)" -e ".[bench]"
+	$(BIN)/python benchmarks/accuracy.py --jobs 2
 
 clean:
 	rm -rf $(VENV) out build *.egg-info
