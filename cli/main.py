@@ -6,7 +6,6 @@ else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 from enum import Enum
@@ -17,11 +16,13 @@ import typer
 from rich.console import Console
 
 from tsae import Detector, list_models, load
-from tsae.errors import TsaeError
+
+from .common import DeviceOpt, ThreadsOpt, err, user_errors
+from .mnist import mnist_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Find anomalies in time series with denoising autoencoders.")
-err = Console(stderr=True, highlight=False)
+app.add_typer(mnist_app, name="mnist")
 
 ModelName = Enum("ModelName", {name: name for name in list_models()}, type=str)
 
@@ -38,19 +39,7 @@ class Scaling(str, Enum):
     none = "none"
 
 
-@contextlib.contextmanager
-def user_errors():
-    """TsaeError -> one red line on stderr and exit status 1."""
-    try:
-        yield
-    except TsaeError as exc:
-        err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(1) from None
-
-
 ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Model file.")]
-ThreadsOpt = Annotated[Optional[int], typer.Option(help="torch CPU threads (default: TSAE_THREADS or half the cores).")]
-DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when available), cpu or cuda.")]
 
 
 @app.command()

@@ -23,7 +23,7 @@ class TrainConfig:
     lr: float = 1e-3                 # Adam learning rate
     weight_decay: float = 0.0        # Adam weight decay
     patience: int = 5                # stop after this many epochs without validation improvement
-    max_windows: int = 2048          # windows drawn per epoch (fresh random draw each epoch)
+    max_windows: int = 2048          # examples (windows) drawn per epoch (fresh random draw each epoch)
 
     def validate(self) -> None:
         for key in ("epochs", "batch_size", "patience", "max_windows"):
@@ -41,6 +41,24 @@ def gather_windows(x: torch.Tensor, starts: torch.Tensor, window: int) -> torch.
     return x[starts[:, None] + torch.arange(window, device=x.device)]
 
 
+class WindowSet:
+    """The stride-1 windows of a series as a set of training examples.
+
+    Indexing with a tensor of window starts ``(B,)`` gives ``(B, window, C)``; a
+    plain tensor of images ``(N, 1, 28, 28)`` is indexed the same way, which is all
+    ``fit_examples`` needs from its data.
+    """
+
+    def __init__(self, x: torch.Tensor, window: int):
+        self.x, self.window = x, window
+
+    def __len__(self) -> int:
+        return len(self.x) - self.window + 1
+
+    def __getitem__(self, starts: torch.Tensor) -> torch.Tensor:
+        return gather_windows(self.x, starts, self.window)
+
+
 def train_autoencoder(
     model: torch.nn.Module,
     train: np.ndarray,
@@ -55,21 +73,42 @@ def train_autoencoder(
     """Train ``model`` in place to reconstruct clean windows from corrupted ones.
 
     ``train`` (n, C) and ``val`` (m, C) are scaled float32 arrays, contiguous in time
-    (``val`` follows ``train``: a chronological split). Each epoch draws at most
-    ``config.max_windows`` stride-1 windows of ``train`` at random; the loss is the MSE
-    between the reconstruction of the corrupted window and the clean window. The
-    validation loss (clean input, every window of ``val`` up to max_windows, evenly
-    spaced) drives early stopping, and the best epoch's weights are kept.
-    Returns a JSON-ready summary (epochs run, best epoch, losses, seconds).
+    (``val`` follows ``train``: a chronological split); the examples are their
+    stride-1 windows (see ``fit_examples``). Returns a JSON-ready summary.
+    """
+    train_set = WindowSet(torch.as_tensor(train, device=device), window)
+    val_set = WindowSet(torch.as_tensor(val, device=device), window)
+    summary = fit_examples(model, train_set, val_set, corruption, config, device, seed, progress)
+    summary["train_windows"], summary["val_windows"] = len(train_set), len(val_set)
+    return summary
+
+
+def fit_examples(
+    model: torch.nn.Module,
+    train,
+    val,
+    corruption: Corruption,
+    config: TrainConfig,
+    device: torch.device,
+    seed: int = 0,
+    progress: bool = False,
+) -> dict:
+    """The training loop shared by every autoencoder (series windows and images).
+
+    ``train`` and ``val`` are example sets on ``device``: ``len()`` and indexing by a
+    tensor of indices ``(B,)`` giving a batch ``(B, ...)`` (a ``WindowSet`` or a
+    tensor of images). Each epoch draws at most ``config.max_windows`` training
+    examples at random; the loss is the MSE between the reconstruction of the
+    corrupted batch and the clean batch. The validation loss (clean input, up to
+    ``max_windows`` evenly spaced examples) drives early stopping, and the best
+    epoch's weights are kept. Returns a JSON-ready summary (epochs run, best epoch,
+    losses, seconds).
     """
     config.validate()
     rng = np.random.default_rng(seed)
     gen = torch.Generator(device=device).manual_seed(seed)
-    x_train = torch.as_tensor(train, device=device)
-    x_val = torch.as_tensor(val, device=device)
-    n_train = len(train) - window + 1
-    n_val = len(val) - window + 1
-    val_starts = torch.as_tensor(
+    n_train, n_val = len(train), len(val)
+    val_idx = torch.as_tensor(
         np.unique(np.linspace(0, n_val - 1, min(n_val, config.max_windows)).astype(np.int64)), device=device
     )
     model.to(device)
@@ -80,17 +119,17 @@ def train_autoencoder(
     bar = _Progress(config.epochs, enabled=progress)
     for epoch in range(1, config.epochs + 1):
         model.train()
-        starts = rng.permutation(n_train)[: config.max_windows]
+        idx = rng.permutation(n_train)[: config.max_windows]
         total = 0.0
-        for i in range(0, len(starts), config.batch_size):
-            clean = gather_windows(x_train, torch.as_tensor(starts[i : i + config.batch_size], device=device), window)
+        for i in range(0, len(idx), config.batch_size):
+            clean = train[torch.as_tensor(idx[i : i + config.batch_size], device=device)]
             loss = torch.nn.functional.mse_loss(model(corruption(clean, gen)), clean)
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
             total += loss.item() * len(clean)
-        train_loss = total / len(starts)
-        val_loss = _mean_loss(model, x_val, val_starts, window, config.batch_size)
+        train_loss = total / len(idx)
+        val_loss = _mean_loss(model, val, val_idx, config.batch_size)
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
         if val_loss < best[0]:
             best = (val_loss, epoch, copy.deepcopy(model.state_dict()))
@@ -107,21 +146,20 @@ def train_autoencoder(
         "epochs_run": len(history),
         "best_epoch": best[1],
         "best_val_loss": best[0],
-        "train_windows": n_train,
-        "val_windows": n_val,
         "seconds": round(time.perf_counter() - started, 3),
         "history": history,
     }
 
 
 @torch.no_grad()
-def _mean_loss(model, x, starts, window, batch_size) -> float:
+def _mean_loss(model, examples, idx, batch_size) -> float:
     model.eval()
-    total = 0.0
-    for i in range(0, len(starts), batch_size):
-        clean = gather_windows(x, starts[i : i + batch_size], window)
+    total, count = 0.0, 0
+    for i in range(0, len(idx), batch_size):
+        clean = examples[idx[i : i + batch_size]]
         total += torch.nn.functional.mse_loss(model(clean), clean, reduction="sum").item()
-    return total / (len(starts) * window * x.shape[1])
+        count += clean.numel()
+    return total / count
 
 
 class _Progress:

@@ -1,0 +1,49 @@
+"""`tsae mnist <experiment>`: the autoencoder course's image experiments."""
+
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tsae.course import EXPERIMENTS, run_experiment
+from tsae.models import list_models
+
+from .common import DeviceOpt, ThreadsOpt, user_errors
+
+mnist_app = typer.Typer(no_args_is_help=True, help=(
+    "The autoencoder course's MNIST experiments: figures (PNG) and metrics.json in --out."))
+
+ImageModel = Enum("ImageModel", {name: name for name in list_models("image")}, type=str)
+
+
+def _add(name: str) -> None:
+    spec = EXPERIMENTS[name]
+
+    def command(
+        out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for figures and metrics.json "
+                                                    "(default: out/mnist/EXPERIMENT).")] = None,
+        data: Annotated[str, typer.Option(help="auto, mnist, fashion-mnist, digits, or a folder of IDX files.")]
+            = "auto",
+        model: Annotated[Optional[ImageModel], typer.Option(help=f"Image model (default: {spec.model}).")] = None,
+        latent: Annotated[Optional[int], typer.Option(help="Latent size (default: the experiment's).")] = None,
+        epochs: Annotated[Optional[int], typer.Option(help=f"Training epochs (default: {spec.epochs}).")] = None,
+        limit: Annotated[Optional[int], typer.Option(help="Use at most this many training and test images.")]
+            = None,
+        seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+        threads: ThreadsOpt = None,
+        device: DeviceOpt = "auto",
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    ):
+        with user_errors():
+            run_experiment(name, out or Path("out/mnist") / name, data=data, model=model and model.value,
+                           latent=latent, epochs=epochs, seed=seed, device=device, threads=threads,
+                           limit=limit, progress=not quiet, echo=typer.echo)
+
+    doc = " ".join(spec.run.__doc__.replace("``", "").split())
+    mnist_app.command(name, help=doc, short_help=doc.split(": ")[0].split(". ")[0] + ".")(command)
+
+
+for _name in EXPERIMENTS:
+    _add(_name)
