@@ -25,7 +25,7 @@ Usage::
     python benchmarks/accuracy.py [--data ../shared/datasets] [--collections nab,ucr,smd]
         [--models conv1d] [--peers iforest,subpca,pyod_ae,lstmad,mp] [--methods ...]
         [--jobs 2] [--limit N] [--series ID,...] [--out benchmarks/results] [--resume]
-    python benchmarks/accuracy.py --render benchmarks/results/accuracy.json
+    python benchmarks/accuracy.py --render benchmarks/results/accuracy.json [--notes notes.md]
 
 Writes ``<out>/accuracy.md`` (summary tables), ``<out>/accuracy.csv`` (one row per series and
 method) and ``<out>/accuracy.json`` (run metadata + the same rows). Rows are also appended to
@@ -522,6 +522,11 @@ def render_md(meta: dict, rows: list[dict]) -> str:
         L.append("Series without VUS/AUC (no anomaly in the test part): "
                  + ", ".join(f"{c}/{s}" for c, s in unscored) + ".")
         L.append("")
+    if meta.get("notes"):
+        L.append("## Notes on this run")
+        L.append("")
+        L.append(meta["notes"].strip())
+        L.append("")
     L.append("## Methods")
     L.append("")
     L.append("- `tsae-<model>`: `tsae.Detector(model=<model>, seed=0, threads=1, progress=False)`, every other "
@@ -574,9 +579,13 @@ def main(argv=None) -> None:
     p.add_argument("--resume", action="store_true",
                    help="keep the rows of <out>/accuracy.partial.jsonl and run only the missing tasks")
     p.add_argument("--render", metavar="JSON", help="rewrite accuracy.md (and .csv) from a saved accuracy.json")
+    p.add_argument("--notes", metavar="MD", help="with --render: store this markdown file's text in the json "
+                                                 "and show it under 'Notes on this run'")
     args = p.parse_args(argv)
     if args.render:
         data = json.loads(Path(args.render).read_text())
+        if args.notes:
+            data["meta"]["notes"] = Path(args.notes).read_text()
         out = Path(args.out) if args.out != str(HERE / "results") else Path(args.render).parent
         write_results(out, data["meta"], data["rows"])
         return
