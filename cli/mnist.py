@@ -26,7 +26,7 @@ def _add(name: str) -> None:
                                                     "(default: out/mnist/EXPERIMENT).")] = None,
         data: Annotated[str, typer.Option(help="auto, mnist, fashion-mnist, digits, or a folder of IDX files.")]
             = "auto",
-        model: Annotated[Optional[ImageModel], typer.Option(help=f"Image model (default: {spec.model}).")] = None,
+        model: Annotated[Optional[ImageModel], typer.Option(help=f"Image model (default: {spec.model or 'linear, mlp and conv2d'}).")] = None,
         latent: Annotated[Optional[int], typer.Option(help="Latent size (default: the experiment's).")] = None,
         epochs: Annotated[Optional[int], typer.Option(help=f"Training epochs (default: {spec.epochs}).")] = None,
         limit: Annotated[Optional[int], typer.Option(help="Use at most this many training and test images.")]
