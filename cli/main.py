@@ -6,6 +6,7 @@ else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from enum import Enum
@@ -24,10 +25,14 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Find anomalies in time series with denoising autoencoders.")
 app.add_typer(mnist_app, name="mnist")
 
+# `tsae fit`'s defaults are the Detector's: one place to change them.
+DEFAULTS = {name: p.default for name, p in inspect.signature(Detector).parameters.items()}
+
 ModelName = Enum("ModelName", {name: name for name in list_models()}, type=str)
 
 
 class ScoreMode(str, Enum):
+    window = "window"
     overlap = "overlap"
     causal = "causal"
 
@@ -48,19 +53,19 @@ def fit(
     out: Annotated[Path, typer.Option("--out", "-o", help="Model file to write.")] = Path("model.tsae"),
     model: Annotated[ModelName, typer.Option("--arch", help="Autoencoder architecture.")] = "conv1d",
     window: Annotated[str, typer.Option(help="Window length, or 'auto' (dominant period).")] = "auto",
-    noise: Annotated[str, typer.Option(help="Input corruption: gaussian:STD, mask:P or none.")] = "gaussian:0.1",
+    noise: Annotated[str, typer.Option(help="Input corruption: gaussian:STD, mask:P or none.")] = DEFAULTS["noise"],
     threshold: Annotated[str, typer.Option(help="Cutoff rule, e.g. percentile:99.5.")] = "percentile:99.5",
     scaling: Annotated[Scaling, typer.Option(help="Per-channel scaling.")] = Scaling.standard,
     latent: Annotated[Optional[int], typer.Option(help="Bottleneck size (model default if unset).")] = None,
     width: Annotated[Optional[int], typer.Option(help="Width of the first layer (model default if unset).")] = None,
     depth: Annotated[Optional[int], typer.Option(help="Number of layers/stages (model default if unset).")] = None,
-    score_mode: Annotated[ScoreMode, typer.Option(help="overlap (default) or causal scoring.")] = ScoreMode.overlap,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 30,
-    batch_size: Annotated[int, typer.Option(help="Windows per step.")] = 128,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
-    patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = 5,
-    max_windows: Annotated[int, typer.Option(help="Training windows drawn per epoch.")] = 2048,
-    val_fraction: Annotated[float, typer.Option(help="Trailing fraction held out for validation.")] = 0.2,
+    score_mode: Annotated[ScoreMode, typer.Option(help="Point score: window, overlap or causal (see README).")] = ScoreMode(DEFAULTS["score_mode"]),
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = DEFAULTS["epochs"],
+    batch_size: Annotated[int, typer.Option(help="Windows per step.")] = DEFAULTS["batch_size"],
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = DEFAULTS["lr"],
+    patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = DEFAULTS["patience"],
+    max_windows: Annotated[int, typer.Option(help="Training windows drawn per epoch.")] = DEFAULTS["max_windows"],
+    val_fraction: Annotated[float, typer.Option(help="Trailing fraction held out for validation.")] = DEFAULTS["val_fraction"],
     columns: Annotated[Optional[str], typer.Option(help="Value columns, comma-separated (default: all numeric).")] = None,
     timestamp: Annotated[Optional[str], typer.Option(help="Timestamp column (default: detected).")] = None,
     rows: Annotated[Optional[int], typer.Option(help="Fit on the first ROWS rows only (e.g. a train_end).")] = None,

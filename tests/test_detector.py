@@ -1,13 +1,15 @@
 """Contract suite over every registered model, plus scoring semantics."""
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import roc_auc_score
 
 from conftest import TINY
-from tsae import Detector, NotFittedError, list_models, load
-from tsae.errors import ConfigError, DataError
+from tsae import Detector, NotFittedError, list_models, load, metrics
+from tsae.errors import ConfigError, DataError, ModelFileError
+from tsae.persist import load_model_file, save_model_file
 from tsae.windows import coverage, sliding_windows
 from tsae.scoring import window_errors
 
@@ -68,23 +70,92 @@ def test_inputs_are_not_mutated(name, signal):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_finds_the_injected_anomalies(name, fitted, signal):
+    """Range-aware (VUS-ROC, buffer = the window): the default score spreads a spike's
+    error over the windows that hold it, which a point-wise AUC-ROC counts against it."""
     test = signal.iloc[signal.attrs["train_end"]:]
-    scores = fitted[name].score(test)
-    assert roc_auc_score(test["label"], scores) >= 0.95
+    scores = fitted[name].score(test).to_numpy()
+    assert metrics.vus_roc(test["label"].to_numpy(), scores, sliding_window=fitted[name].window_) >= 0.95
+
+
+def _errors(det, part):
+    """Channel-weighted errors (n_windows, W) of ``part``'s stride-1 windows."""
+    x = det.scaler_.transform(part[det.channels_].to_numpy())
+    return window_errors(det.module_, sliding_windows(x, det.window_), det.device_,
+                         channel_weights=det.channel_weights_)
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_score_is_overlap_average_of_window_errors(name, fitted, signal):
-    """The documented definition, recomputed the slow obvious way."""
+def test_score_is_mean_error_of_the_windows_covering_each_point(name, fitted, signal):
+    """The documented default (score_mode="window"), recomputed the slow obvious way."""
     det = fitted[name]
+    assert det.score_mode == "window"
     part = signal.iloc[:300]
-    x = det.scaler_.transform(part[det.channels_].to_numpy())
-    errors = window_errors(det.module_, sliding_windows(x, det.window_), det.device_)   # (n_windows, W)
-    expected = np.zeros(len(x))
+    per_window = _errors(det, part).mean(axis=1)                                      # (n_windows,)
+    w = det.window_
+    expected = [per_window[max(0, p - w + 1) : p + 1].mean() for p in range(len(part))]
+    np.testing.assert_allclose(det.score(part).to_numpy(), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_overlap_mode_averages_the_errors_at_each_points_position(name, fitted, signal):
+    det = copy.copy(fitted[name])
+    det.score_mode = "overlap"
+    part = signal.iloc[:300]
+    errors = _errors(det, part)                                                       # (n_windows, W)
+    expected = np.zeros(len(part))
     for i, e in enumerate(errors):
         expected[i : i + det.window_] += e
-    expected /= coverage(len(x), det.window_)
+    expected /= coverage(len(part), det.window_)
     np.testing.assert_allclose(det.score(part).to_numpy(), expected, rtol=1e-5)
+
+
+def test_channel_weights_are_the_inverse_mean_validation_error_per_channel(fitted, train):
+    det = fitted["conv1d"]
+    n_train = det.training_["train_rows"]
+    x = det.scaler_.transform(train[det.channels_].to_numpy())[n_train:]
+    errors = window_errors(det.module_, sliding_windows(x, det.window_), det.device_, channel_weights=[1.0, 0.0])
+    # channel 0 alone (weights 1, 0), averaged over 2 channels: half its mean error
+    np.testing.assert_allclose(1 / det.channel_weights_[0], 2 * errors.mean(), rtol=1e-4)
+
+
+def _rewrite_header(src, dst, edit):
+    header, weights = load_model_file(src)
+    edit(header)
+    save_model_file(dst, {k: v for k, v in header.items() if k not in ("format", "format_version", "checksum")},
+                    weights)
+
+
+def test_model_file_without_channel_weights_scores_unweighted_errors(fitted, signal, tmp_path):
+    """Files written before channel weights existed still load and score as they did."""
+    det = fitted["conv1d"]
+    det.save(tmp_path / "m.tsae")
+    _rewrite_header(tmp_path / "m.tsae", tmp_path / "old.tsae", lambda h: h.pop("channel_weights"))
+    old = load(tmp_path / "old.tsae", threads=1)
+    assert old.channel_weights_ is None
+    part = signal.iloc[:300]
+    x = det.scaler_.transform(part[det.channels_].to_numpy())
+    per_window = window_errors(det.module_, sliding_windows(x, det.window_), det.device_).mean(axis=1)
+    w = det.window_
+    expected = [per_window[max(0, p - w + 1) : p + 1].mean() for p in range(len(part))]
+    np.testing.assert_allclose(old.score(part).to_numpy(), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("weights", [[1.0], [1.0, -2.0], [1.0, "x"], [1.0, float("nan")]])
+def test_model_file_with_bad_channel_weights_is_rejected(fitted, tmp_path, weights):
+    fitted["conv1d"].save(tmp_path / "m.tsae")
+    _rewrite_header(tmp_path / "m.tsae", tmp_path / "bad.tsae", lambda h: h.update(channel_weights=weights))
+    with pytest.raises(ModelFileError, match="not a valid tsae model.*channel_weights"):
+        load(tmp_path / "bad.tsae")
+
+
+def test_channel_weights_floor_keeps_a_perfect_channel_from_dominating(train):
+    frame = train.iloc[:1500].copy()
+    frame["flat"] = 1.0                                        # reconstructed almost exactly
+    det = Detector("dense", window=16, epochs=2, max_windows=256, threads=1).fit(frame)
+    w = det.channel_weights_
+    assert len(w) == 3 and np.all(np.isfinite(w))
+    divisors = 1 / w   # channel 2's: the floor, a tenth of the mean of the channels' raw mean errors
+    assert divisors[2] == pytest.approx(0.1 * divisors[:2].sum() / 3, rel=1e-2)
 
 
 def test_causal_mode_scores_the_window_ending_at_each_point(train):
@@ -92,8 +163,7 @@ def test_causal_mode_scores_the_window_ending_at_each_point(train):
     part = train.iloc[:100]
     scores = det.score(part).to_numpy()
     assert np.isnan(scores[:15]).all() and not det.predict(part).to_numpy()[:15].any()
-    x = det.scaler_.transform(part[det.channels_].to_numpy())
-    expected = window_errors(det.module_, sliding_windows(x, 16), det.device_).mean(axis=1)
+    expected = _errors(det, part).mean(axis=1)
     np.testing.assert_allclose(scores[15:], expected, rtol=1e-5)
 
 

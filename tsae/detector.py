@@ -25,7 +25,7 @@ from .models import build_model, get_model_class
 from .persist import load_model_file, save_model_file
 from .runtime import resolve_device, torch_threads
 from .scaling import Scaler
-from .scoring import MIN_BATCH, MODES, PointScorer
+from .scoring import MIN_BATCH, MODES, PointScorer, channel_error_weights
 from .thresholds import Threshold, parse_threshold, threshold_from_dict
 from .training import TrainConfig, train_autoencoder
 from .windows import auto_window
@@ -53,10 +53,14 @@ class Detector:
     model_params : dict, optional
         Model hyper-parameters (``latent``, ``width``, ``depth``); defaults per model.
     score_mode : str
-        ``overlap`` (average over every window covering a point) or ``causal``
-        (error of the window ending at the point); see ``tsae.scoring``.
+        ``window`` (mean error of the windows covering a point), ``overlap`` (their
+        error at the point's position) or ``causal`` (error of the window ending at
+        the point); see ``tsae.scoring``. Channel errors are divided by their mean on
+        the validation rows before channels are averaged.
     epochs, batch_size, lr, patience, max_windows :
-        Training settings (see ``tsae.training.TrainConfig``).
+        Training settings (see ``tsae.training.TrainConfig``): at most 20 epochs of 1,024
+        random windows in batches of 64, Adam at 3e-3, early stopping after 5 epochs
+        without validation improvement.
     val_fraction : float
         Trailing fraction of the training series held out (chronologically) for early
         stopping and for fitting the threshold.
@@ -92,17 +96,17 @@ class Detector:
         model: str = "conv1d",
         *,
         window: int | str = "auto",
-        noise: str = "gaussian:0.1",
+        noise: str = "gaussian:0.3",
         threshold: str | Threshold = "percentile:99.5",
         events: EventRules | dict | None = None,
         scaling: str = "standard",
         model_params: dict | None = None,
-        score_mode: str = "overlap",
-        epochs: int = 30,
-        batch_size: int = 128,
-        lr: float = 1e-3,
-        patience: int = 5,
-        max_windows: int = 2048,
+        score_mode: str = "window",
+        epochs: int = TrainConfig.epochs,
+        batch_size: int = TrainConfig.batch_size,
+        lr: float = TrainConfig.lr,
+        patience: int = TrainConfig.patience,
+        max_windows: int = TrainConfig.max_windows,
         val_fraction: float = 0.2,
         max_gap: int = 5,
         columns: list[str] | None = None,
@@ -175,6 +179,7 @@ class Detector:
                 device, self.seed, self.progress,
             )
             self.device_ = device
+            self.channel_weights_ = channel_error_weights(self.module_, scaled[n_train:], self.window_, device)
             val_scores = self._score_scaled(scaled[n_train:])
         self.threshold_ = copy.deepcopy(threshold).fit(val_scores)
         self.events_ = events
@@ -280,7 +285,8 @@ class Detector:
     def point_scorer(self, min_batch: int = MIN_BATCH) -> PointScorer:
         """A fresh block-wise scorer over scaled values (used for chunked files and streams)."""
         self._check_fitted()
-        return PointScorer(self.module_, self.window_, self.n_features_in_, self.device_, self.score_mode, min_batch)
+        return PointScorer(self.module_, self.window_, self.n_features_in_, self.device_, self.score_mode, min_batch,
+                           self.channel_weights_)
 
     def streaming(self, state: dict | None = None, on_error: str = "raise", threads: int | None = None):
         """A :class:`tsae.streaming.StreamingScorer` for this detector (resumed from
@@ -309,6 +315,7 @@ class Detector:
             "timestamp": self.timestamp_,
             "window": self.window_,
             "score_mode": self.score_mode,
+            "channel_weights": self.channel_weights_.tolist(),
             "scaler": self.scaler_.to_dict(),
             "max_gap": self.max_gap,
             "threshold": self.threshold_.to_dict(),
@@ -337,6 +344,7 @@ class Detector:
             det.timestamp_, det.channels_ = header["timestamp"], header["channels"]
             det.n_features_in_, det.window_ = len(det.channels_), header["window"]
             det.scaler_ = Scaler.from_dict(header["scaler"])
+            det.channel_weights_ = _channel_weights(header, len(det.channels_))
             det.threshold_ = det.threshold = threshold_from_dict(header["threshold"])
             det.events_ = det.events = EventRules(**header["events"])
             det.model_params_, det.training_ = header["model"]["params"], header["training"]
@@ -353,6 +361,21 @@ def load(path: str | os.PathLike, device: str = "auto", threads: int | None = No
     """Load a fitted Detector from a model file. Never executes code from the file;
     verifies format version and checksum (ModelFileError otherwise)."""
     return Detector.from_file(path, device=device, threads=threads)
+
+
+def _channel_weights(header: dict, n_channels: int) -> np.ndarray | None:
+    """The header's per-channel error weights (None in files written before they existed:
+    those models score unweighted errors, as they did then)."""
+    weights = header.get("channel_weights")
+    if weights is None:
+        return None
+    try:
+        weights = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        weights = np.zeros(0)
+    if weights.shape != (n_channels,) or not (np.isfinite(weights).all() and (weights > 0).all()):
+        raise ConfigError(f"channel_weights must be {n_channels} positive numbers")
+    return weights
 
 
 def _event_rules(events) -> EventRules:

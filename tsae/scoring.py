@@ -1,19 +1,29 @@
 """Per-point anomaly scores from window reconstruction errors, block by block.
 
-One engine serves the batch path, chunked file scoring and (later) the stream, so
-they cannot drift apart: feeding a series whole or in blocks of any size gives
+One engine serves the batch path, chunked file scoring and the stream, so they
+cannot drift apart: feeding a series whole or in blocks of any size gives
 bit-identical scores.
 
-Score of point ``p`` (``mode="overlap"``, the default): the squared reconstruction
-error at ``p``'s position, averaged over the channels and over every stride-1 window
-that contains ``p``. Inside the series that is ``window`` windows; the first and
-last ``window - 1`` points are covered by fewer windows and get the average over
-those (a real score, never a placeholder). A point's score is final once the window
+Errors are measured per channel in units of that channel's typical error on the
+validation windows (``channel_weights``, fitted by ``channel_error_weights``): the
+squared reconstruction error of channel ``c`` is multiplied by ``1 / v_c`` before
+channels are averaged, so a channel that the model reconstructs well counts as much
+as a noisy one, and a score of about 1 means "as well reconstructed as normal data".
+
+Score of point ``p`` (``mode="window"``, the default): the mean, over every
+stride-1 window that contains ``p``, of that window's error (averaged over its
+positions and channels). Inside the series that is ``window`` windows; the first and
+last ``window - 1`` points are covered by fewer windows and get the mean over those
+(a real score, never a placeholder). A point's score is final once the window
 starting at it has been seen, i.e. ``window - 1`` points later.
 
-``mode="causal"``: score of ``p`` is the mean squared error of the single window
-ending at ``p``, available as soon as ``p`` arrives. The first ``window - 1`` points
-have no full window behind them: their score is NaN (and they are never flagged).
+``mode="overlap"``: as ``window``, but each window contributes only its error at
+``p``'s own position (sharper in time, noisier: lower accuracy on the benchmark, see
+``benchmarks/results/variants.md``).
+
+``mode="causal"``: score of ``p`` is the error of the single window ending at ``p``,
+available as soon as ``p`` arrives. The first ``window - 1`` points have no full
+window behind them: their score is NaN (and they are never flagged).
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ import torch
 from .errors import ConfigError
 from .windows import add_window_errors, sliding_windows
 
-MODES = ("overlap", "causal")
+MODES = ("window", "overlap", "causal")
 
 
 # CPU kernels for very small batches (here: < 16 windows) round differently from the
@@ -42,8 +52,9 @@ SLICE_WINDOWS = 16 * 512
 
 @torch.inference_mode()
 def window_errors(model: torch.nn.Module, windows: np.ndarray, device: torch.device, batch_size: int = 512,
-                  min_batch: int = MIN_BATCH) -> np.ndarray:
-    """Squared reconstruction error per window position, averaged over channels.
+                  min_batch: int = MIN_BATCH, channel_weights: np.ndarray | None = None) -> np.ndarray:
+    """Squared reconstruction error per window position, averaged over channels
+    (each channel multiplied by ``channel_weights`` (C,) first, if given).
 
     ``windows`` (k, W, C) float32 -> (k, W) float64. Batches smaller than
     ``min_batch`` are padded (see MIN_BATCH); ``min_batch=1`` skips the padding for
@@ -51,15 +62,45 @@ def window_errors(model: torch.nn.Module, windows: np.ndarray, device: torch.dev
     (about 1e-7) from the batch path.
     """
     out = np.empty(windows.shape[:2], dtype=np.float64)
+    weights = None if channel_weights is None else torch.as_tensor(channel_weights, dtype=torch.float32, device=device)
     for i in range(0, len(windows), batch_size):
         batch = np.array(windows[i : i + batch_size])                                  # (b, W, C)
         b = len(batch)
         if b < min_batch:
             batch = np.concatenate([batch, np.repeat(batch[-1:], min_batch - b, axis=0)])
         x = torch.from_numpy(batch).to(device)
-        err = (model(x) - x).square().mean(dim=2)                                      # (max(b, 16), W)
+        err = (model(x) - x).square()                                                  # (max(b, 16), W, C)
+        if weights is not None:
+            err = err * weights
+        err = err.mean(dim=2)                                                          # (max(b, 16), W)
         out[i : i + b] = err[:b].double().cpu().numpy()
     return out
+
+
+# Validation windows used to measure each channel's typical error (a strided sample
+# of them beyond this many: a mean needs no more).
+WEIGHT_WINDOWS = 4096
+
+
+def channel_error_weights(model: torch.nn.Module, scaled: np.ndarray, window: int, device: torch.device,
+                          floor: float = 0.1) -> np.ndarray:
+    """``channel_weights`` for ``window_errors``: 1 / each channel's mean squared
+    reconstruction error on the windows of ``scaled`` (m, C), the validation rows.
+
+    A channel's divisor is at least ``floor`` times the mean divisor of all channels,
+    so a channel the model reconstructs almost perfectly (e.g. one that was constant)
+    cannot dominate the score. Returns (C,) float64.
+    """
+    windows = sliding_windows(scaled.astype(np.float32, copy=False), window)        # (k, W, C)
+    windows = windows[:: max(1, -(-len(windows) // WEIGHT_WINDOWS))]
+    per_channel = np.zeros(scaled.shape[1])
+    with torch.inference_mode():
+        for i in range(0, len(windows), 512):
+            x = torch.from_numpy(np.array(windows[i : i + 512])).to(device)         # (b, W, C)
+            per_channel += (model(x) - x).square().sum(dim=(0, 1)).double().cpu().numpy()
+    mean = per_channel / (len(windows) * window)                                    # (C,)
+    divisor = np.maximum(mean, max(floor * mean.mean(), 1e-12))
+    return 1.0 / divisor
 
 
 def _add_errors(acc: np.ndarray, errors: np.ndarray) -> None:
@@ -87,14 +128,14 @@ class PointScorer:
     (plus the block being pushed).
     """
 
-    def __init__(self, model, window: int, n_channels: int, device: torch.device, mode: str = "overlap",
-                 min_batch: int = MIN_BATCH):
+    def __init__(self, model, window: int, n_channels: int, device: torch.device, mode: str = "window",
+                 min_batch: int = MIN_BATCH, channel_weights: np.ndarray | None = None):
         if mode not in MODES:
             raise ConfigError(f"score mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.model, self.window, self.device, self.mode = model, window, device, mode
-        self.min_batch = min_batch
+        self.min_batch, self.channel_weights = min_batch, channel_weights
         self.context = np.empty((0, n_channels), dtype=np.float32)  # last <= W-1 points
-        self.pending = np.zeros(0)    # overlap: partial sums of points not yet final
+        self.pending = np.zeros(0)    # window/overlap: partial sums of points not yet final
         self.n_seen = 0               # points pushed so far
         self.n_emitted = 0            # scores returned so far
 
@@ -114,6 +155,8 @@ class PointScorer:
         # partial sums for every row of data: the pending ones carried over, then the new points
         acc = np.concatenate([self.pending, np.zeros(len(block))])                  # (len(data),)
         for s, errors in self._errors(data, n_windows):                             # (<= SLICE_WINDOWS, W)
+            if self.mode == "window":  # every position gets the window's mean error
+                errors = np.broadcast_to(errors.mean(axis=1)[:, None], errors.shape)
             _add_errors(acc[s : s + len(errors) + w - 1], errors)
         # each window finalises the point it starts at: data rows 0..n_windows-1
         scores = acc[:n_windows] / self._counts(self.n_emitted, n_windows)
@@ -129,7 +172,8 @@ class PointScorer:
         # a single window is ``data`` itself: skip sliding_window_view (~40 us a call)
         windows = data[None] if n_windows == 1 else sliding_windows(data, self.window)
         for s in range(0, n_windows, SLICE_WINDOWS):
-            yield s, window_errors(self.model, windows[s : s + SLICE_WINDOWS], self.device, min_batch=self.min_batch)
+            yield s, window_errors(self.model, windows[s : s + SLICE_WINDOWS], self.device, min_batch=self.min_batch,
+                                   channel_weights=self.channel_weights)
 
     def _counts(self, first: int, n: int) -> np.ndarray:
         """Windows covering final points first..first+n-1 (all windows exist)."""
@@ -146,7 +190,7 @@ class PointScorer:
 
     @property
     def delay(self) -> int:
-        """Points between a point's arrival and its final score: W-1 (overlap) or 0 (causal)."""
+        """Points between a point's arrival and its final score: W-1 (window, overlap) or 0 (causal)."""
         return 0 if self.mode == "causal" else self.window - 1
 
     def state_dict(self) -> dict:
@@ -165,8 +209,8 @@ class PointScorer:
         self.n_seen, self.n_emitted = int(state["n_seen"]), int(state["n_emitted"])
 
     def flush(self) -> np.ndarray:
-        """End of series: the remaining scores (overlap mode: the last W-1 points,
-        averaged over the windows that exist)."""
+        """End of series: the remaining scores (window and overlap modes: the last W-1
+        points, averaged over the windows that exist)."""
         if self.mode == "causal" or len(self.pending) == 0:
             return np.zeros(0)
         n, first = len(self.pending), self.n_emitted

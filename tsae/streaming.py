@@ -2,7 +2,7 @@
 
 The stream uses the same point scorer as ``Detector.score`` (``tsae.scoring``), so
 ``update`` over a series, then ``flush``, gives the batch scores (to float32
-rounding, about 1e-7). In the default ``overlap`` mode a point's score needs the
+rounding, about 1e-7). In the default ``window`` mode (and in ``overlap``) a point's score needs the
 ``window - 1`` points after it: each update returns the score of the point that
 became final, ``delay = window - 1`` rows earlier (``event.row`` says which). A model
 fitted with ``score_mode="causal"`` scores the point that just arrived (delay 0).
@@ -154,7 +154,7 @@ class StreamingScorer:
         return self._final(self.scorer.push(((x - self.center) / self.scale).astype(np.float32)))
 
     def flush(self) -> pd.DataFrame:
-        """End of stream: scores of the last ``delay`` rows (overlap mode), averaged
+        """End of stream: scores of the last ``delay`` rows (window and overlap modes), averaged
         over the windows that exist, as in the batch path. Same columns as update_many."""
         return self._final(self.scorer.flush())
 

@@ -16,14 +16,15 @@ from .errors import ConfigError
 
 @dataclass
 class TrainConfig:
-    """Training hyper-parameters (defaults fit a 20,000-point series in seconds on a CPU)."""
+    """Training hyper-parameters; the defaults are ``Detector``'s (chosen on NAB and UCR,
+    ``benchmarks/results/variants.md``) and fit a 20,000-point series in seconds on a CPU."""
 
-    epochs: int = 30                 # maximum number of epochs
-    batch_size: int = 128            # windows per optimiser step
-    lr: float = 1e-3                 # Adam learning rate
+    epochs: int = 20                 # maximum number of epochs
+    batch_size: int = 64             # windows per optimiser step
+    lr: float = 3e-3                 # Adam learning rate
     weight_decay: float = 0.0        # Adam weight decay
     patience: int = 5                # stop after this many epochs without validation improvement
-    max_windows: int = 2048          # examples (windows) drawn per epoch (fresh random draw each epoch)
+    max_windows: int = 1024          # examples (windows) drawn per epoch (fresh random draw each epoch)
 
     def validate(self) -> None:
         for key in ("epochs", "batch_size", "patience", "max_windows"):
