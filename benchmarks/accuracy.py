@@ -282,6 +282,17 @@ def _tsae_source() -> dict:
     return out
 
 
+def _tsae_defaults() -> dict:
+    """``Detector()``'s default settings, as measured (JSON-ready)."""
+    import inspect
+
+    from tsae import Detector
+
+    skip = {"model", "seed", "threads", "progress", "device", "columns", "timestamp"}
+    return {name: p.default for name, p in inspect.signature(Detector).parameters.items()
+            if name not in skip and isinstance(p.default, (str, int, float, type(None)))}
+
+
 def _read_partial(path: Path) -> list[dict]:
     rows = []
     if path.exists():
@@ -328,6 +339,7 @@ def run(args) -> None:
         "platform": platform.platform(),
         "versions": _versions(),
         "tsae_source": _tsae_source(),
+        "tsae_defaults": _tsae_defaults(),
         "load_avg_start": [round(x, 2) for x in os.getloadavg()],
         "subsampling": "none: every series is fitted and scored whole",
         "resumed_rows": len(done_rows),
@@ -529,9 +541,11 @@ def render_md(meta: dict, rows: list[dict]) -> str:
         L.append("")
     L.append("## Methods")
     L.append("")
+    defaults = meta.get("tsae_defaults")
+    defaults = ", ".join(f"`{k}={v!r}`" for k, v in defaults.items()) if defaults else "not recorded"
     L.append("- `tsae-<model>`: `tsae.Detector(model=<model>, seed=0, threads=1, progress=False)`, every other "
-             "setting at its default (window `auto`, noise, scaling, epochs/early stopping, `max_windows`, "
-             "score mode `overlap`); fitted on the training rows as a DataFrame of the value columns.")
+             f"setting at its default ({defaults}); fitted on the training rows as a DataFrame of the value "
+             "columns.")
     L.append("- Peers (`benchmarks/peers.py`; details and references in its docstring). Shared rules: every "
              "channel z-scored with the training rows' mean and standard deviation; window W = "
              "`tsae.windows.auto_window(training rows)` (clipped to [16, 256]); window scores become point "

@@ -133,7 +133,11 @@ def main(argv=None) -> None:
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--limit", type=int, default=0, help="at most this many series per collection")
     p.add_argument("--out", default=str(HERE / "results" / "variants.csv"))
+    p.add_argument("--render", action="store_true", help="only print the markdown tables of the --out CSV")
     args = p.parse_args(argv)
+    if args.render:
+        print(render(pd.read_csv(args.out, dtype={"setting": str})))
+        return
     tasks = []
     for coll in args.collections.split(","):
         ids = list_series(coll)[: args.limit or None]
@@ -165,6 +169,26 @@ def summary(df: pd.DataFrame) -> str:
         table["ucr_top1"] = agg.xs("ucr", level="collection")["top1"]
     table["fit_s"] = agg["fit_s"].groupby(["setting", "variant"]).sum().round(0)
     return table.to_string()
+
+
+def render(df: pd.DataFrame, shipped: str = "normf-mean", baseline: str = "{}") -> str:
+    """Markdown: every score variant under the ``baseline`` setting, then every setting
+    with the ``shipped`` score variant (and its fit seconds, summed over the series)."""
+    def table(rows: pd.DataFrame, key: str, with_fit: bool) -> str:
+        vus = rows.pivot_table("vus_pr", key, "collection", aggfunc="mean", sort=False)
+        top1 = rows[rows.collection == "ucr"].groupby(key, sort=False)["top1"].sum()
+        fit = rows.groupby(key, sort=False)["fit_s"].sum()
+        head = f"| {key} | NAB VUS-PR | UCR VUS-PR | UCR top-1 | SMD VUS-PR |" + (" fit s (total) |" if with_fit else "")
+        lines = [head, "|---|---:|---:|---:|---:|" + ("---:|" if with_fit else "")]
+        for name, r in vus.iterrows():
+            line = f"| `{name}` | {r['nab']:.3f} | {r['ucr']:.3f} | {int(top1[name])}/40 | {r['smd']:.3f} |"
+            lines.append(line + (f" {fit[name]:.0f} |" if with_fit else ""))
+        return "\n".join(lines)
+
+    return (f"### Score variants (training setting `{baseline}`)\n\n"
+            f"{table(df[df.setting == baseline], 'variant', False)}\n\n"
+            f"### Training settings (score variant `{shipped}`)\n\n"
+            f"{table(df[df.variant == shipped], 'setting', True)}\n")
 
 
 if __name__ == "__main__":
