@@ -50,6 +50,19 @@ MIN_BATCH = 16
 SLICE_WINDOWS = 16 * 512
 
 
+def _squared_errors(model: torch.nn.Module, windows: np.ndarray, device: torch.device, batch_size: int,
+                    min_batch: int):
+    """Yield ``(first window, squared errors (b, W, C) tensor)`` for ``windows``
+    (k, W, C) float32, ``batch_size`` windows at a time (see MIN_BATCH for the padding)."""
+    for i in range(0, len(windows), batch_size):
+        batch = np.array(windows[i : i + batch_size])                                  # (b, W, C)
+        b = len(batch)
+        if b < min_batch:
+            batch = np.concatenate([batch, np.repeat(batch[-1:], min_batch - b, axis=0)])
+        x = torch.from_numpy(batch).to(device)
+        yield i, (model(x) - x).square()[:b]                                            # (b, W, C)
+
+
 @torch.inference_mode()
 def window_errors(model: torch.nn.Module, windows: np.ndarray, device: torch.device, batch_size: int = 512,
                   min_batch: int = MIN_BATCH, channel_weights: np.ndarray | None = None) -> np.ndarray:
@@ -63,17 +76,10 @@ def window_errors(model: torch.nn.Module, windows: np.ndarray, device: torch.dev
     """
     out = np.empty(windows.shape[:2], dtype=np.float64)
     weights = None if channel_weights is None else torch.as_tensor(channel_weights, dtype=torch.float32, device=device)
-    for i in range(0, len(windows), batch_size):
-        batch = np.array(windows[i : i + batch_size])                                  # (b, W, C)
-        b = len(batch)
-        if b < min_batch:
-            batch = np.concatenate([batch, np.repeat(batch[-1:], min_batch - b, axis=0)])
-        x = torch.from_numpy(batch).to(device)
-        err = (model(x) - x).square()                                                  # (max(b, 16), W, C)
+    for i, err in _squared_errors(model, windows, device, batch_size, min_batch):      # (b, W, C)
         if weights is not None:
             err = err * weights
-        err = err.mean(dim=2)                                                          # (max(b, 16), W)
-        out[i : i + b] = err[:b].double().cpu().numpy()
+        out[i : i + len(err)] = err.mean(dim=2).double().cpu().numpy()                 # (b, W)
     return out
 
 
@@ -82,25 +88,23 @@ def window_errors(model: torch.nn.Module, windows: np.ndarray, device: torch.dev
 WEIGHT_WINDOWS = 4096
 
 
+@torch.inference_mode()
 def channel_error_weights(model: torch.nn.Module, scaled: np.ndarray, window: int, device: torch.device,
                           floor: float = 0.1) -> np.ndarray:
     """``channel_weights`` for ``window_errors``: 1 / each channel's mean squared
     reconstruction error on the windows of ``scaled`` (m, C), the validation rows.
 
-    A channel's divisor is at least ``floor`` times the mean divisor of all channels,
-    so a channel the model reconstructs almost perfectly (e.g. one that was constant)
-    cannot dominate the score. Returns (C,) float64.
+    Each channel's error counts as at least ``floor`` times the mean error of all
+    channels, so a channel the model reconstructs almost perfectly (e.g. one that was
+    constant) cannot dominate the score. Returns (C,) float64.
     """
     windows = sliding_windows(scaled.astype(np.float32, copy=False), window)        # (k, W, C)
     windows = windows[:: max(1, -(-len(windows) // WEIGHT_WINDOWS))]
-    per_channel = np.zeros(scaled.shape[1])
-    with torch.inference_mode():
-        for i in range(0, len(windows), 512):
-            x = torch.from_numpy(np.array(windows[i : i + 512])).to(device)         # (b, W, C)
-            per_channel += (model(x) - x).square().sum(dim=(0, 1)).double().cpu().numpy()
-    mean = per_channel / (len(windows) * window)                                    # (C,)
-    divisor = np.maximum(mean, max(floor * mean.mean(), 1e-12))
-    return 1.0 / divisor
+    total = np.zeros(scaled.shape[1])
+    for _, err in _squared_errors(model, windows, device, 512, MIN_BATCH):           # (b, W, C)
+        total += err.sum(dim=(0, 1)).double().cpu().numpy()                          # (C,)
+    mean = total / (len(windows) * window)
+    return 1.0 / np.maximum(mean, max(floor * mean.mean(), 1e-12))
 
 
 def _add_errors(acc: np.ndarray, errors: np.ndarray) -> None:
