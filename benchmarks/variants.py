@@ -11,8 +11,10 @@ error per window, position and channel, from which every score variant is derive
   ``err``: ``raw`` (mean over positions and channels), ``norm`` (each channel's
   window error divided by its mean on the validation windows, then the mean over
   channels), ``normf`` (the same with each channel's divisor at least a tenth of the
-  channels' mean divisor), ``nmax`` (the largest of ``normf``'s channel errors). ``place``: ``end`` (the window ending at the point: ``score_mode="causal"``),
-  ``mean`` or ``max`` over the windows covering the point.
+  channels' mean error), ``nmax`` (the largest of ``normf``'s channel errors).
+  ``place``: ``end`` (the window ending at the point: ``score_mode="causal"``),
+  ``center`` (the window centred on it, TSB-AD's rule for window scores), ``mean`` or
+  ``max`` over the windows covering the point.
 
 Metrics as in ``accuracy.py`` (test rows only, VUS window = auto_window of the training
 rows). Usage::
@@ -65,6 +67,8 @@ def _place(e: np.ndarray, n: int, w: int, how: str) -> np.ndarray:
 
     if how == "end":
         return np.concatenate([np.full(w - 1, e[0]), e])
+    if how == "center":  # TSB-AD's rule: window i scores row i + ceil((w-1)/2), edges repeat
+        return e[np.clip(np.arange(n) - (w // 2), 0, len(e) - 1)]
     # pad so every point sees the windows covering it: windows p-w+1..p (clipped)
     padded = np.concatenate([np.full(w - 1, np.nan), e, np.full(w - 1, np.nan)])
     if how == "max":
@@ -104,7 +108,7 @@ def run_task(task: dict) -> list[dict]:
             "normf": (per_channel / floored).mean(axis=1), "nmax": (per_channel / floored).max(axis=1)}
     variants = {"overlap": acc / coverage(n, w)}
     for name, e in errs.items():
-        for how in ("end", "mean", "max"):
+        for how in ("end", "center", "mean", "max"):
             variants[f"{name}-{how}"] = _place(e, n, w, how)
     y = labels[te:]
     vus_window = auto_window(values[:te])
