@@ -16,11 +16,13 @@ torch on **1 thread** everywhere):
      forward pass of that one window (batch of 1), mean error over the window.
      The same forward work per row as ``update``, but a different score: the
      error of the one window *ending* at the new row (the ``causal`` score),
-     not the overlap-averaged score ``update`` returns;
+     not the score ``update`` returns;
    * **naive overlap**: keep the last ``2*window - 1`` rows and re-score all
      ``window`` windows covering the point ``window - 1`` rows back (one forward
-     pass, batch of 128), averaging that point's error over them: the **same**
-     score as ``update`` (checked in the run).
+     pass, batch of 128), and compute that point's score from them as the model's
+     score mode defines it (default ``window``: the mean of the windows'
+     channel-weighted errors; ``overlap``: their errors at the point): the
+     **same** score as ``update`` (checked in the run).
 
    Plus the bare model forward pass (batch 1 and batch 128) as a floor.
    Rows are timed in rounds (methods take turns, the order rotating), so a change
@@ -222,6 +224,8 @@ def latency(case: dict) -> dict:
     center = np.asarray(det.scaler_.center, dtype=np.float64)
     scale = np.asarray(det.scaler_.scale, dtype=np.float64)
     model = det.module_
+    weights = torch.ones(channels) if det.channel_weights_ is None else torch.as_tensor(det.channel_weights_,
+                                                                                        dtype=torch.float32)
     warm, n_timed, rounds = case["warmup"], case["rows"], case["rounds"]
     assert warm >= 2 * w and warm + n_timed <= len(values), "series too short for the latency run"
 
@@ -244,9 +248,9 @@ def latency(case: dict) -> dict:
         hist1.append(values[t])
         x = torch.from_numpy(((hist1.last() - center) / scale).astype(np.float32))[None]  # (1, W, C)
         with torch.inference_mode():
-            return float((model(x) - x).square().mean())
+            return float(((model(x) - x).square() * weights).mean())
 
-    # naive overlap: last 2W-1 rows -> scale -> all W windows covering point t-W+1 (batch W) -> its mean error
+    # naive overlap: last 2W-1 rows -> scale -> all W windows covering point t-W+1 (batch W) -> its score
     hist2 = _History(2 * w - 1, channels)
     for t in range(warm - 2 * w + 1 - 200, warm - 200):
         hist2.append(values[t])
@@ -258,8 +262,8 @@ def latency(case: dict) -> dict:
         scaled = ((hist2.last() - center) / scale).astype(np.float32)                     # (2W-1, C)
         x = torch.from_numpy(np.ascontiguousarray(sliding_windows(scaled, w)))             # (W, W, C)
         with torch.inference_mode():
-            err = (model(x) - x).square().mean(dim=2).double().numpy()                     # (W, W)
-        ovl_scores[t - w + 1] = float(err[diag].sum() / w)
+            err = ((model(x) - x).square() * weights).mean(dim=2).double().numpy()         # (W, W)
+        ovl_scores[t - w + 1] = float((err.mean() if det.score_mode == "window" else err[diag].sum() / w))
 
     x1 = torch.from_numpy(((values[:w] - center) / scale).astype(np.float32))[None]
     xw = torch.from_numpy(np.ascontiguousarray(
@@ -543,11 +547,11 @@ def _tsae_bin() -> str:
 
 METHOD_ROWS = [
     ("update", "`StreamingScorer.update(row)`",
-     "overlap score of the row W-1 back (final now); 1 window forward (batch 1) + partial sums"),
+     "score of the row W-1 back (final now; default `window` mode); 1 window forward (batch 1) + partial sums"),
     ("naive_single", "naive single window",
      "error of the 1 window ending at the new row (= *causal* score, not update's score); 1 forward, batch 1"),
     ("naive_overlap", "naive overlap",
-     "same overlap score as update: re-scores all W=128 windows covering the row W-1 back; 1 forward, batch 128"),
+     "same score as update: re-scores all W=128 windows covering the row W-1 back; 1 forward, batch 128"),
     ("forward_b1", "model forward only, batch 1", "floor: `model(x)` on a fixed (1, W, C) tensor"),
     ("forward_b128", "model forward only, batch 128", "floor of naive overlap: `model(x)` on (128, W, C)"),
 ]

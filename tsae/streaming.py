@@ -2,10 +2,11 @@
 
 The stream uses the same point scorer as ``Detector.score`` (``tsae.scoring``), so
 ``update`` over a series, then ``flush``, gives the batch scores (to float32
-rounding, about 1e-7). In the default ``window`` mode (and in ``overlap``) a point's score needs the
-``window - 1`` points after it: each update returns the score of the point that
-became final, ``delay = window - 1`` rows earlier (``event.row`` says which). A model
-fitted with ``score_mode="causal"`` scores the point that just arrived (delay 0).
+rounding, about 1e-7 relative). In the default ``window`` mode (and in ``overlap``) a
+point's score needs the ``window - 1`` points after it: each update returns the score
+of the point that became final, ``delay = window - 1`` rows earlier (``event.row``
+says which). A model fitted with ``score_mode="causal"`` scores the point that just
+arrived (delay 0).
 
 Missing values follow the batch policy (forward fill of runs up to ``max_gap``).
 A row that cannot be used (text, inf, a wrong number of values, a gap longer than
