@@ -234,3 +234,24 @@ def test_too_short_series_is_a_clear_error(fitted, signal):
         fitted["conv1d"].score(signal.iloc[:50])
     with pytest.raises(DataError, match="window 64 needs at least"):
         Detector(window=64, threads=1).fit(signal.iloc[:100])
+
+
+def test_channel_weights_let_a_quiet_channel_count():
+    """An anomaly in a well-reconstructed channel stands out only once each channel's
+    error is measured against its own normal error."""
+    rng = np.random.default_rng(0)
+    t = np.arange(4000)
+    noisy = np.sin(2 * np.pi * t / 50) + rng.normal(0, 0.8, len(t))     # hard to reconstruct
+    quiet = np.sin(2 * np.pi * t / 50 + 1) + rng.normal(0, 0.02, len(t))  # easy to reconstruct
+    labels = np.zeros(len(t), dtype=int)
+    labels[3300:3340] = 1
+    quiet[3300:3340] += 0.3                                               # small in the noisy channel's units
+    frame = pd.DataFrame({"noisy": noisy, "quiet": quiet})
+    det = Detector("dense", window=50, epochs=10, threads=1, seed=0).fit(frame.iloc[:2500])
+    weighted = det.score(frame.iloc[2500:]).to_numpy()
+    unweighted_det = copy.copy(det)
+    unweighted_det.channel_weights_ = None
+    unweighted = unweighted_det.score(frame.iloc[2500:]).to_numpy()
+    y = labels[2500:]
+    assert det.channel_weights_[1] > 5 * det.channel_weights_[0]
+    assert metrics.auc_pr(y, weighted) > 0.9 > 0.3 > metrics.auc_pr(y, unweighted)   # measured: 0.998, 0.107
