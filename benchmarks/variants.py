@@ -40,22 +40,22 @@ sys.path.insert(0, str(HERE))
 from accuracy import UCR_TOLERANCE, _load, _worker_init  # noqa: E402
 
 
-def _window_errors(det, scaled: np.ndarray, batch: int = 512) -> np.ndarray:
-    """Scaled series (n, C) -> squared error per window, position and channel, summed
-    two ways: per-point overlap sums (n,) and per-window per-channel means (k, C)."""
+def _window_errors(det, scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scaled series (n, C) -> squared error per window, position and channel (one forward
+    pass, tsae's own batching), summed two ways: per-point overlap sums (n,) and
+    per-window per-channel means (k, C)."""
     import torch
 
+    from tsae.scoring import MIN_BATCH, _squared_errors
     from tsae.windows import add_window_errors, sliding_windows
 
     w = det.window_
     windows = sliding_windows(scaled.astype(np.float32), w)                     # (k, W, C)
-    k = len(windows)
     acc = np.zeros(len(scaled))
-    per_channel = np.empty((k, scaled.shape[1]))
+    per_channel = np.empty((len(windows), scaled.shape[1]))
     with torch.inference_mode():
-        for i in range(0, k, batch):
-            x = torch.from_numpy(np.array(windows[i : i + batch]))
-            err = (det.module_(x) - x).square().double().numpy()                # (b, W, C)
+        for i, err in _squared_errors(det.module_, windows, det.device_, 512, MIN_BATCH):
+            err = err.double().cpu().numpy()                                    # (b, W, C)
             add_window_errors(acc[i : i + len(err) + w - 1], err.mean(axis=2))
             per_channel[i : i + len(err)] = err.mean(axis=1)                   # (b, C)
     return acc, per_channel
@@ -82,8 +82,6 @@ def _place(e: np.ndarray, n: int, w: int, how: str) -> np.ndarray:
 
 
 def run_task(task: dict) -> list[dict]:
-    import torch
-
     from tsae import Detector, metrics
     from tsae.windows import auto_window, coverage
 
@@ -97,8 +95,7 @@ def run_task(task: dict) -> list[dict]:
     w = det.window_
     scaled = det.scaler_.transform(values)
     t = time.perf_counter()
-    with torch.no_grad():
-        acc, per_channel = _window_errors(det, scaled)
+    acc, per_channel = _window_errors(det, scaled)
     score_s = time.perf_counter() - t
     n_train = det.training_["train_rows"]
     val = per_channel[n_train:te - w + 1]                                       # windows inside the validation rows
@@ -165,7 +162,7 @@ def main(argv=None) -> None:
 
 def summary(df: pd.DataFrame) -> str:
     """Mean VUS-PR / AUC-PR per collection, setting and variant; UCR top-1 hits; fit seconds."""
-    agg = df.groupby(["setting", "variant", "collection"]).agg(
+    agg = df.assign(top1=df.get("top1")).groupby(["setting", "variant", "collection"]).agg(
         vus_pr=("vus_pr", "mean"), auc_pr=("auc_pr", "mean"), top1=("top1", "sum"), fit_s=("fit_s", "sum"),
         score_s=("score_s", "sum"))
     table = agg["vus_pr"].unstack("collection").round(3)
