@@ -1,48 +1,37 @@
 """The `tsae` command line: thin commands over the library.
 
-Errors a user can cause (TsaeError) print one red line on stderr and exit 1; anything
-else is a bug and keeps its traceback.
+Errors a user can cause (TsaeError) print one red line on stderr and exit 1; an
+interrupted command (Ctrl-C, SIGTERM, SIGHUP) removes its temporary files and exits
+128 + the signal number; anything else is a bug and keeps its traceback. Commands
+import the library's heavy parts (torch, scipy, matplotlib) only when they run.
 """
 
 from __future__ import annotations
 
-import inspect
-import json
+import os
+import signal
 import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
-from tsae import Detector, list_models, load
+from tsae.atomic import Terminated
+from tsae.options import DETECTOR_DEFAULTS as DEFAULTS
+from tsae.options import SCALINGS, SCORE_MODES, SERIES_MODELS
 
-from .common import DeviceOpt, ThreadsOpt, err, user_errors
+from .common import (ColumnsOpt, DeviceOpt, LabelOpt, SepOpt, ThreadsOpt, err, fail, parse_sep, split_columns,
+                     user_errors, warn)
 from .mnist import mnist_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Find anomalies in time series with denoising autoencoders.")
 app.add_typer(mnist_app, name="mnist")
 
-# `tsae fit`'s defaults are the Detector's: one place to change them.
-DEFAULTS = {name: p.default for name, p in inspect.signature(Detector).parameters.items()}
-
-ModelName = Enum("ModelName", {name: name for name in list_models()}, type=str)
-
-
-class ScoreMode(str, Enum):
-    window = "window"
-    overlap = "overlap"
-    causal = "causal"
-
-
-class Scaling(str, Enum):
-    standard = "standard"
-    robust = "robust"
-    minmax = "minmax"
-    none = "none"
-
+ModelName = Enum("ModelName", {name: name for name in SERIES_MODELS}, type=str)
+ScoreMode = Enum("ScoreMode", {name: name for name in SCORE_MODES}, type=str)
+Scaling = Enum("Scaling", {name: name for name in SCALINGS}, type=str)
 
 ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Model file.")]
 
@@ -51,55 +40,64 @@ ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Model file.")]
 def fit(
     data: Annotated[Path, typer.Argument(help="Normal data: CSV or Parquet.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model file to write.")] = Path("model.tsae"),
-    model: Annotated[ModelName, typer.Option("--arch", help="Autoencoder architecture.")] = "conv1d",
+    model: Annotated[ModelName, typer.Option("--arch", help="Autoencoder architecture.")] = DEFAULTS["model"],
     window: Annotated[str, typer.Option(help="Window length, or 'auto' (dominant period).")] = "auto",
     noise: Annotated[str, typer.Option(help="Input corruption: gaussian:STD, mask:P or none.")] = DEFAULTS["noise"],
-    threshold: Annotated[str, typer.Option(help="Cutoff rule, e.g. percentile:99.5.")] = "percentile:99.5",
-    scaling: Annotated[Scaling, typer.Option(help="Per-channel scaling.")] = Scaling.standard,
+    threshold: Annotated[str, typer.Option(help="Cutoff rule, e.g. percentile:99.5.")] = DEFAULTS["threshold"],
+    scaling: Annotated[Scaling, typer.Option(help="Per-channel scaling.")] = DEFAULTS["scaling"],
     latent: Annotated[Optional[int], typer.Option(help="Bottleneck size (model default if unset).")] = None,
     width: Annotated[Optional[int], typer.Option(help="Width of the first layer (model default if unset).")] = None,
     depth: Annotated[Optional[int], typer.Option(help="Number of layers/stages (model default if unset).")] = None,
-    score_mode: Annotated[ScoreMode, typer.Option(help="Point score: window, overlap or causal (see README).")] = ScoreMode(DEFAULTS["score_mode"]),
+    score_mode: Annotated[ScoreMode, typer.Option(help="Point score: window, overlap or causal (see README).")] = DEFAULTS["score_mode"],
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = DEFAULTS["epochs"],
     batch_size: Annotated[int, typer.Option(help="Windows per step.")] = DEFAULTS["batch_size"],
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = DEFAULTS["lr"],
     patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = DEFAULTS["patience"],
     max_windows: Annotated[int, typer.Option(help="Training windows drawn per epoch.")] = DEFAULTS["max_windows"],
     val_fraction: Annotated[float, typer.Option(help="Trailing fraction held out for validation.")] = DEFAULTS["val_fraction"],
-    columns: Annotated[Optional[str], typer.Option(help="Value columns, comma-separated (default: all numeric).")] = None,
+    columns: Annotated[Optional[str], typer.Option(help="Value columns, comma-separated (default: all numeric "
+                                                   "but the timestamp and label-like columns).")] = None,
     timestamp: Annotated[Optional[str], typer.Option(help="Timestamp column (default: detected).")] = None,
-    rows: Annotated[Optional[int], typer.Option(help="Fit on the first ROWS rows only (e.g. a train_end).")] = None,
-    max_gap: Annotated[int, typer.Option(help="Longest run of missing values to fill.")] = 5,
+    rows: Annotated[Optional[int], typer.Option(min=1, help="Fit on the first ROWS rows only (e.g. a train_end).")] = None,
+    max_gap: Annotated[int, typer.Option(help="Longest run of missing values to fill.")] = DEFAULTS["max_gap"],
     merge_gap: Annotated[int, typer.Option(help="Event rule: merge events this many points apart.")] = 0,
     min_length: Annotated[int, typer.Option(help="Event rule: drop events shorter than this.")] = 1,
     cooldown: Annotated[int, typer.Option(help="Event rule: suppress new events this many points after one.")] = 0,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    device: DeviceOpt = "auto",
+    sep: SepOpt = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = DEFAULTS["seed"],
+    device: DeviceOpt = DEFAULTS["device"],
     threads: ThreadsOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
 ):
     """Train a denoising autoencoder on normal data and write a model file."""
-    from tsae.io import read_table
-
     with user_errors():
-        frame = read_table(data)
+        from tsae.atomic import check_output_path, file_identity, refuse_overwriting_inputs
+        from tsae.io import read_table
+
+        refuse_overwriting_inputs(out, data, what="model file")
+        check_output_path(out, "model file")
+        before = file_identity(out)  # a model written meanwhile by another process is not overwritten
+        frame = read_table(data, sep=parse_sep(sep))
         if rows is not None:
             frame = frame.iloc[:rows]
+        from tsae import Detector
+
         params = {k: v for k, v in {"latent": latent, "width": width, "depth": depth}.items() if v is not None}
         det = Detector(
             model.value, window=int(window) if window.isdigit() else window, noise=noise, threshold=threshold,
             events={"merge_gap": merge_gap, "min_length": min_length, "cooldown": cooldown},
             scaling=scaling.value, model_params=params or None, score_mode=score_mode.value, epochs=epochs,
-            batch_size=batch_size, lr=lr, patience=patience, max_windows=max_windows, val_fraction=val_fraction, max_gap=max_gap,
-            columns=columns.split(",") if columns else None, timestamp=timestamp, seed=seed, device=device,
+            batch_size=batch_size, lr=lr, patience=patience, max_windows=max_windows, val_fraction=val_fraction,
+            max_gap=max_gap, columns=split_columns(columns), timestamp=timestamp, seed=seed, device=device,
             threads=threads, progress=not quiet,
         ).fit(frame, source=str(data))
-        det.save(out)
+        det.save(out, expect=before)
     if not quiet:
         t = det.training_
         err.print(f"fitted {det.model} on {t['rows']} rows x {det.n_features_in_} channel(s), window {det.window_}, "
                   f"{t['epochs_run']} epochs (best {t['best_epoch']}, val loss {t['best_val_loss']:.4g}) "
-                  f"in {t['seconds']:.1f}s; cutoff {det.threshold_.cutoff_:.4g} -> {out}", soft_wrap=True)
+                  f"in {t['seconds']:.1f}s; cutoff {det.threshold_.cutoff_:.4g} -> {out}", soft_wrap=True,
+                  markup=False)
 
 
 @app.command()
@@ -110,19 +108,27 @@ def score(
     chunk_rows: Annotated[int, typer.Option(help="Rows read at a time (bounds memory).")] = 100_000,
     events: Annotated[bool, typer.Option("--events", help="One row per anomalous event: start, end, peak score.")] = False,
     fail_on_anomaly: Annotated[bool, typer.Option(help="Exit with status 3 when any row is flagged.")] = False,
+    columns: ColumnsOpt = None,
+    sep: SepOpt = None,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
 ):
     """Score every row: writes [timestamp,] score, is_anomaly (or events with --events)."""
-    from tsae.filescore import score_file
-
     with user_errors():
+        from tsae import load
+        from tsae.atomic import check_output_path, refuse_overwriting_inputs
+        from tsae.filescore import score_file
+
+        refuse_overwriting_inputs(out, data, model)
+        if out is not None and str(out) != "-":
+            check_output_path(out)
         det = load(model, device=device, threads=threads)
-        summary = score_file(det, data, out, chunk_rows, events=events)
+        summary = score_file(det, data, out, chunk_rows, events=events, columns=split_columns(columns),
+                             sep=parse_sep(sep))
     if out is not None:
         found = f", {summary['events']} events" if summary["events"] is not None else ""
         err.print(f"scored {summary['rows']} rows, {summary['flagged']} flagged{found} "
-                  f"(cutoff {summary['cutoff']:.4g}) -> {out}", soft_wrap=True)
+                  f"(cutoff {summary['cutoff']:.4g}) -> {out}", soft_wrap=True, markup=False)
     if fail_on_anomaly and summary["flagged"]:
         raise typer.Exit(3)
 
@@ -145,37 +151,36 @@ def stream(
     fmt: Annotated[StreamFormat, typer.Option("--format", help="Output line format.")] = StreamFormat.jsonl,
     only_anomalies: Annotated[bool, typer.Option(help="Write flagged rows only.")] = False,
     on_error: Annotated[OnError, typer.Option(help="Bad row: report it on stderr and skip it, or stop (exit 1).")] = OnError.skip,
+    columns: ColumnsOpt = None,
+    sep: Annotated[Optional[str], typer.Option("--sep", help="CSV field separator (default: detected in the header line; tab: 'tab').")] = None,
     threads: ThreadsOpt = None,
 ):
     """Score CSV rows as they arrive (stdin or a file); one JSON line per row, flushed."""
-    import signal
+    from .stream import open_lines, run_stream
 
-    from tsae.streamrun import follow as follow_file, run_stream
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
+    if follow and input is None:
+        raise typer.BadParameter("--follow needs --input FILE")
     with user_errors():
-        scorer = load(model, threads=threads).streaming(threads=threads)
-        if follow and input is None:
-            raise typer.BadParameter("--follow needs --input FILE")
-        if input is None:
-            lines = sys.stdin
-        elif follow:
-            lines = follow_file(input)
-        else:
-            if not input.exists():
-                from tsae.errors import DataError
+        from tsae import load
 
-                raise DataError(f"file not found: {input}")
-            lines = open(input, newline="")
-        status = run_stream(scorer, lines, sys.stdout, lambda msg: err.print(f"[yellow]warning:[/yellow] {msg}", soft_wrap=True),
-                            fmt.value, only_anomalies, on_error.value)
+        scorer = load(model, threads=threads).streaming(threads=threads)
+        status = run_stream(scorer, open_lines(input, follow), sys.stdout, warn, fmt.value, only_anomalies,
+                            on_error.value, sep=parse_sep(sep), columns=split_columns(columns))
     raise typer.Exit(status)
 
 
-LabelOpt = Annotated[str, typer.Option(help="Name of the 0/1 label column.")]
+def _load_labelled(data: Path, model: Path, threads, columns, sep, label_column):
+    """The model, the file restricted to ``--columns`` (if given), and its label column."""
+    from tsae import load
+    from tsae.filescore import select_columns
+    from tsae.frames import find_label_column
+    from tsae.io import read_table
+
+    det = load(model, threads=threads)
+    frame = read_table(data, sep=parse_sep(sep))
+    label = find_label_column(frame, label_column, str(data))
+    frame = select_columns(frame, det, split_columns(columns), keep=[label] if label else [], source=str(data))
+    return det, frame, label
 
 
 @app.command()
@@ -186,58 +191,88 @@ def calibrate(
     beta: Annotated[float, typer.Option(help="pr: maximise F-beta.")] = 1.0,
     target_precision: Annotated[Optional[float], typer.Option(help="pr: lowest cutoff reaching this precision.")] = None,
     target_recall: Annotated[Optional[float], typer.Option(help="pr: highest cutoff reaching this recall.")] = None,
-    label_column: LabelOpt = "label",
-    plot: Annotated[Optional[Path], typer.Option(help="PNG of the precision-recall curve with the chosen point.")] = None,
+    label_column: LabelOpt = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Precision-recall curve with the chosen point (.png, .pdf, .svg).")] = None,
+    columns: ColumnsOpt = None,
+    sep: SepOpt = None,
     threads: ThreadsOpt = None,
 ):
-    """Choose the cutoff on data and rewrite it in the model file (atomically)."""
-    from tsae.io import read_table
+    """Choose the cutoff on data and rewrite it in the model file (atomically; refused
+    if the model file changed meanwhile)."""
+    with user_errors():
+        from tsae.atomic import check_output_path, figure_format, file_identity, refuse_overwriting_inputs
+        from tsae.errors import ModelFileError
+
+        refuse_overwriting_inputs(model, data, what="model file")
+        if plot is not None:
+            refuse_overwriting_inputs(plot, data, model, what="plot")
+            figure_format(plot)
+            check_output_path(plot, "plot")
+        check_output_path(model, "model file")
+        before = file_identity(model)
+        det, frame, label = _load_labelled(data, model, threads, columns, sep, label_column)
+        if file_identity(model) != before:
+            raise ModelFileError(f"{model} changed while it was read (another process wrote it): run again")
+        line = _calibrate(det, frame, label, method, beta, target_precision, target_recall, plot, str(data))
+        det.save(model, expect=before)  # last, and only if nobody rewrote the model since it was read
+    typer.echo(line)
+    err.print(f"threshold written to {model}", soft_wrap=True, markup=False)
+
+
+def _calibrate(det, frame, label, method, beta, target_precision, target_recall, plot, source) -> str:
+    """Refit the detector's threshold on ``frame``; the one-line summary to print."""
+    from tsae.frames import read_labels
     from tsae.metrics import point_f1
     from tsae.thresholds import PrecisionRecall, parse_threshold
 
-    with user_errors():
-        det = load(model, threads=threads)
-        frame = read_table(data)
-        rule = PrecisionRecall(beta, target_precision, target_recall) if method == "pr" else parse_threshold(method)
-        det.calibrate(frame, rule, label_column=label_column, source=str(data))
-        scores = det.score(det.without_labels(frame, label_column), str(data)).to_numpy()
-        line = f"{det.threshold_}: cutoff {det.threshold_.cutoff_:.6g}, flags {int(det.flags(scores).sum())} of {len(scores)} rows"
-        if label_column in frame.columns:
-            from tsae.frames import read_labels
+    rule = PrecisionRecall(beta, target_precision, target_recall) if method == "pr" else parse_threshold(method)
+    det.calibrate(frame, rule, label_column=label, source=source)
+    scores = det.score(det.without_labels(frame, label), source).to_numpy()
+    flags = det.flags(scores)
+    line = f"{det.threshold_}: cutoff {det.threshold_.cutoff_:.6g}, flags {int(flags.sum())} of {len(scores)} rows"
+    labels = read_labels(frame, label, source) if label is not None else None
+    if labels is not None and labels.any():  # precision/recall need an anomaly; a normal-only set is fine
+        got = point_f1(labels, flags)
+        line += f"; precision {got['precision']:.3f}  recall {got['recall']:.3f}  F1 {got['f1']:.3f}"
+        if plot is not None:
+            from tsae.plots import plot_pr_curve
 
-            labels = read_labels(frame, label_column, str(data))
-            if labels.any():  # precision/recall need an anomaly; a normal-only set is fine for other methods
-                got = point_f1(labels, det.flags(scores))
-                line += f"; precision {got['precision']:.3f}  recall {got['recall']:.3f}  F1 {got['f1']:.3f}"
-                if plot is not None:
-                    from tsae.plots import plot_pr_curve
-
-                    plot_pr_curve(labels, scores, det.threshold_.cutoff_, plot)
-        det.save(model)  # last: any error above leaves the model file unchanged
-    typer.echo(line)
-    err.print(f"threshold written to {model}", soft_wrap=True)
+            plot_pr_curve(labels, scores, det.threshold_.cutoff_, plot)
+    elif plot is not None:
+        warn(f"no plot written: {source} has no labelled anomaly to draw a precision-recall curve")
+    return line
 
 
 @app.command()
 def evaluate(
     data: Annotated[Path, typer.Argument(help="Labelled data: CSV or Parquet with a 0/1 label column.")],
     model: ModelOpt = Path("model.tsae"),
-    label_column: LabelOpt = "label",
+    label_column: LabelOpt = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the metrics as JSON.")] = None,
+    columns: ColumnsOpt = None,
+    sep: SepOpt = None,
     threads: ThreadsOpt = None,
 ):
     """Accuracy of a model on labelled data: AUC-PR, AUC-ROC, VUS, F1 variants."""
+    with user_errors():
+        from tsae.atomic import check_output_path, refuse_overwriting_inputs, write_json
+
+        if json_out is not None:
+            refuse_overwriting_inputs(json_out, data, model)
+            check_output_path(json_out, "JSON file")
+        det, frame, label = _load_labelled(data, model, threads, columns, sep, label_column)
+        result = det.evaluate(frame, label_column=label, source=str(data))
+        if json_out is not None:
+            write_json(json_out, result)
+    _print_metrics(data.name, result)
+
+
+def _print_metrics(name: str, result: dict) -> None:
+    from rich.console import Console
     from rich.table import Table
 
-    from tsae.io import read_table
-
-    with user_errors():
-        det = load(model, threads=threads)
-        result = det.evaluate(read_table(data), label_column=label_column, source=str(data))
-        if json_out is not None:
-            _write_json(json_out, result)
     console = Console(width=100)
-    console.print(f"{data.name}: {result['rows']} rows, {result['anomalous_rows']} labelled anomalous")
+    console.print(f"{name}: {result['rows']} rows, {result['anomalous_rows']} labelled anomalous", markup=False)
     table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -250,26 +285,14 @@ def evaluate(
     console.print(table)
 
 
-def _write_json(path: Path, payload: dict) -> None:
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.tmp-")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 @app.command()
 def info(
     model: Annotated[Path, typer.Argument(help="Model file.")] = Path("model.tsae"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole header as JSON.")] = False,
 ):
     """Print a model file's header (format, model, channels, window, scaler, threshold, training)."""
+    import json
+
     from tsae.persist import read_header
 
     with user_errors():
@@ -279,7 +302,7 @@ def info(
         return
     training = header.get("training", {})
     brief = {k: v for k, v in header.items() if k not in ("training", "checksum")}
-    brief["training"] = {k: v for k, v in training.items() if k != "history"}
+    brief["training"] = {k: v for k, v in training.items() if k != "history"} if isinstance(training, dict) else training
     brief["checksum"] = header.get("checksum")
     typer.echo(json.dumps(brief, indent=2))
 
@@ -287,17 +310,50 @@ def info(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo's files.")] = Path("out/demo"),
-    n: Annotated[int, typer.Option(help="Points in the generated signal.")] = 20_000,
-    channels: Annotated[int, typer.Option(help="Channels in the generated signal.")] = 3,
+    n: Annotated[int, typer.Option(min=1, help="Points in the generated signal.")] = 20_000,
+    channels: Annotated[int, typer.Option(min=1, help="Channels in the generated signal.")] = 3,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     threads: ThreadsOpt = None,
 ):
     """Generate a multichannel signal with injected anomalies, fit, score and plot."""
-    from tsae.demo import run_demo
-
     with user_errors():
+        from tsae.demo import run_demo
+
         run_demo(out, n=n, channels=channels, seed=seed, threads=threads, echo=typer.echo)
 
 
+def _terminate(signum, frame):
+    raise Terminated(signum)
+
+
+def main() -> None:
+    """Entry point of the ``tsae`` command: runs the app with SIGTERM, SIGINT and SIGHUP
+    turned into a clean stop (temporary files removed, exit 128 + signal number),
+    and a failing standard output (disk full, closed pipe) reported in one line."""
+    for signum in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)):
+        if signum is not None:
+            signal.signal(signum, _terminate)
+    code: int | str | None = 0
+    try:
+        app()
+    except SystemExit as exc:
+        code = exc.code
+    except Terminated as exc:
+        err.print(f"interrupted by {signal.Signals(exc.signum).name}", markup=False)
+        code = 128 + exc.signum
+    except OSError as exc:  # writing standard output or reading standard input failed
+        fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+        code = 1
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        fail(f"cannot write standard output: {exc.strerror or exc}")
+        code = code or 1
+    finally:  # nothing left for Python to flush (and fail on) at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

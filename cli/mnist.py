@@ -7,19 +7,19 @@ from typing import Annotated, Optional
 
 import typer
 
-from tsae.course import EXPERIMENTS, run_experiment
-from tsae.models import list_models
+from tsae.course.catalog import CATALOG
+from tsae.options import IMAGE_MODELS
 
 from .common import DeviceOpt, ThreadsOpt, user_errors
 
 mnist_app = typer.Typer(no_args_is_help=True, help=(
     "The autoencoder course's MNIST experiments: figures (PNG) and metrics.json in --out."))
 
-ImageModel = Enum("ImageModel", {name: name for name in list_models("image")}, type=str)
+ImageModel = Enum("ImageModel", {name: name for name in IMAGE_MODELS}, type=str)
 
 
 def _add(name: str) -> None:
-    spec = EXPERIMENTS[name]
+    spec = CATALOG[name]
 
     def command(
         out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for figures and metrics.json "
@@ -36,14 +36,16 @@ def _add(name: str) -> None:
         device: DeviceOpt = "auto",
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     ):
+        from tsae.course import run_experiment
+
         with user_errors():
             run_experiment(name, out or Path("out/mnist") / name, data=data, model=model and model.value,
                            latent=latent, epochs=epochs, seed=seed, device=device, threads=threads,
                            limit=limit, progress=not quiet, echo=typer.echo)
 
-    doc = " ".join(spec.run.__doc__.replace("``", "").split())
+    doc = " ".join(spec.help.replace("``", "").split())
     mnist_app.command(name, help=doc, short_help=doc.split(": ")[0].split(". ")[0] + ".")(command)
 
 
-for _name in EXPERIMENTS:
+for _name in CATALOG:
     _add(_name)

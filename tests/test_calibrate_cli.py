@@ -154,7 +154,7 @@ def test_calibrate_without_the_label_column(model, signal, tmp_path):
     path = tmp_path / "nolabel.csv"
     write_table(signal.drop(columns="label"), path)
     before = model.read_bytes()
-    one_line_error(run("calibrate", path, "-m", model), "has no label column 'label'")
+    one_line_error(run("calibrate", path, "-m", model), "has no label column (looked for label, labels, anomaly")
     one_line_error(run("calibrate", path, "-m", model, "--label-column", "truth"), "has no label column 'truth'")
     assert model.read_bytes() == before
 

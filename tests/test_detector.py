@@ -8,7 +8,7 @@ import pytest
 
 from conftest import TINY
 from tsae import Detector, NotFittedError, list_models, load, metrics
-from tsae.errors import ConfigError, DataError, ModelFileError
+from tsae.errors import ConfigError, DataError, ModelFileError, TsaeWarning
 from tsae.persist import load_model_file, save_model_file
 from tsae.windows import coverage, sliding_windows
 from tsae.scoring import window_errors
@@ -150,8 +150,9 @@ def test_model_file_with_bad_channel_weights_is_rejected(fitted, tmp_path, weigh
 
 def test_channel_weights_floor_keeps_a_perfect_channel_from_dominating(train):
     frame = train.iloc[:1500].copy()
-    frame["flat"] = 1.0                                        # reconstructed almost exactly
-    det = Detector("dense", window=16, epochs=2, max_windows=256, threads=1).fit(frame)
+    frame["flat"] = 5.0              # reconstructed almost exactly (a constant 0/1 flag would be left out)
+    with pytest.warns(TsaeWarning, match="column\\(s\\) flat are constant"):
+        det = Detector("dense", window=16, epochs=2, max_windows=256, threads=1).fit(frame)
     w = det.channel_weights_
     assert len(w) == 3 and np.all(np.isfinite(w))
     divisors = 1 / w   # channel 2's: the floor, a tenth of the mean of the channels' raw mean errors

@@ -6,6 +6,8 @@ import json
 import os
 import pickle
 import struct
+import subprocess
+import sys
 
 import pytest
 import safetensors.torch
@@ -168,6 +170,14 @@ def test_read_header_does_not_load_weights(model_path, monkeypatch):
     monkeypatch.setattr(safetensors.torch, "load", forbidden)
     monkeypatch.setattr(safetensors.torch, "load_file", forbidden)
     assert read_header(model_path)["window"] == 64
+
+
+def test_read_header_needs_neither_torch_nor_safetensors(model_path):
+    # `tsae info` starts fast: reading a header imports neither.
+    code = ("import sys, tsae.persist as p; h = p.read_header(sys.argv[1]); "
+            "print(h['window'], 'torch' in sys.modules, 'safetensors' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(model_path)], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["64", "False", "False"]
 
 
 def test_read_header_does_not_verify_checksum(model_path):

@@ -74,7 +74,8 @@ def assert_scores_match_batch(files, got, frame):
     batch = det.score(frame).to_numpy()
     flags = det.predict(frame).to_numpy()
     assert sorted(got) == list(range(len(frame)))
-    np.testing.assert_allclose([got[r][0] for r in range(len(frame))], batch, rtol=0, atol=1e-5)
+    # the README's promise: float32 rounding, 1e-5 absolute or 1e-6 relative
+    np.testing.assert_allclose([got[r][0] for r in range(len(frame))], batch, rtol=1e-6, atol=1e-5)
     assert [got[r][1] for r in range(len(frame))] == flags.tolist()
 
 
@@ -84,17 +85,14 @@ def test_stream_stdin_jsonl_one_line_per_row_plus_flush(runner, files):
     result = run(runner, "stream", "-m", files / "m.tsae", "--threads", "1", input=text)
     assert result.exit_code == 0, result.output + result.stderr
     lines = parse_jsonl(result.stdout)
-    assert len(lines) == N + WINDOW - 1            # one per input row, then the last window-1 at EOF
+    assert len(lines) == N                         # exactly one line per input row, in row order
     assert all(set(line) == {"timestamp", "score", "is_anomaly", "ready", "row", "delay"} for line in lines)
-    head, tail = lines[:N], lines[N:]
+    assert [line["row"] for line in lines] == list(range(N)) and all(line["ready"] for line in lines)
+    head, tail = lines[: N - WINDOW + 1], lines[N - WINDOW + 1:]
     frame = read_table(files / "data.csv")
-    for k, line in enumerate(head):
-        if k < WINDOW - 1:
-            assert not line["ready"] and line["score"] is None and line["row"] is None and not line["is_anomaly"]
-        else:
-            assert line["ready"] and line["row"] == k - WINDOW + 1 and line["delay"] == WINDOW - 1
-            assert line["timestamp"] == str(frame["timestamp"][line["row"]])
-    assert [line["row"] for line in tail] == list(range(N - WINDOW + 1, N)) and all(line["ready"] for line in tail)
+    for line in head:  # written as soon as final: window - 1 rows after arrival
+        assert line["delay"] == WINDOW - 1 and line["timestamp"] == str(frame["timestamp"][line["row"]])
+    assert all(line["delay"] == 0 for line in tail)  # the rows still waiting, written at the end of input
     got = ready_scores(lines)
     assert_scores_match_batch(files, got, frame)
     assert got[60][1] and sum(flag for _, flag in got.values()) < N // 2
@@ -107,8 +105,8 @@ def test_stream_csv_format(runner, files):
     lines = result.stdout.splitlines()
     assert lines[0] == "timestamp,row,score,is_anomaly,ready"
     rows = [line.split(",") for line in lines[1:]]
-    assert len(rows) == N + WINDOW - 1 and all(len(r) == 5 for r in rows)
-    assert rows[0][1:] == ["", "", "false", "false"]  # not ready: no row, no score
+    assert len(rows) == N and all(len(r) == 5 for r in rows)
+    assert [int(r[1]) for r in rows] == list(range(N))
     got = {int(r[1]): (float(r[2]), r[3] == "true") for r in rows if r[4] == "true"}
     assert_scores_match_batch(files, got, read_table(files / "data.csv"))
 
@@ -140,7 +138,7 @@ def test_bad_row_is_reported_and_skipped(runner, files):
     assert len(warnings) == 1 and "warning" in warnings[0]
     assert "row 30" in warnings[0] and "ch1" in warnings[0] and "oops" in warnings[0]
     lines = parse_jsonl(result.stdout)
-    assert len(lines) == (N - 1) + WINDOW - 1
+    assert len(lines) == N - 1
     frame = read_table(files / "data.csv").drop(index=30).reset_index(drop=True)
     assert_scores_match_batch(files, ready_scores(lines), frame)   # as if the row was never there
 
@@ -151,7 +149,7 @@ def test_bad_row_with_on_error_stop_exits_1(runner, files):
     assert result.exit_code == 1
     assert "row 30" in result.stderr and "oops" in result.stderr
     lines = parse_jsonl(result.stdout)
-    assert len(lines) == 30 + WINDOW - 1   # rows before the bad one, then what they were waiting for
+    assert len(lines) == 30   # the rows before the bad one, flushed
     assert sorted(ready_scores(lines)) == list(range(30))
 
 
@@ -161,7 +159,7 @@ def test_row_with_a_wrong_number_of_fields_is_skipped(runner, files):
     result = run(runner, "stream", "-m", files / "m.tsae", "--threads", "1", input="\n".join(lines) + "\n")
     assert result.exit_code == 0
     assert "row 20" in result.stderr and "2 fields" in result.stderr
-    assert len(parse_jsonl(result.stdout)) == N + WINDOW - 1
+    assert len(parse_jsonl(result.stdout)) == N
 
 
 def test_short_stream_has_no_scores_and_stays_valid_json(runner, files):
@@ -170,7 +168,8 @@ def test_short_stream_has_no_scores_and_stays_valid_json(runner, files):
     assert result.exit_code == 0, result.stderr
     assert "NaN" not in result.stdout
     lines = parse_jsonl(result.stdout)
-    assert len(lines) == 5 + 5 and not any(line["ready"] or line["score"] is not None for line in lines)
+    assert len(lines) == 5 and not any(line["ready"] or line["score"] is not None for line in lines)
+    assert [line["row"] for line in lines] == list(range(5))
 
 
 @pytest.mark.parametrize("text, message", [
@@ -189,7 +188,7 @@ def test_stream_input_file(runner, files):
     result = run(runner, "stream", "-m", files / "m.tsae", "--input", files / "data.csv", "--threads", "1")
     assert result.exit_code == 0, result.stderr
     lines = parse_jsonl(result.stdout)
-    assert len(lines) == N + WINDOW - 1
+    assert len(lines) == N
     assert_scores_match_batch(files, ready_scores(lines), read_table(files / "data.csv"))
 
 
@@ -248,21 +247,22 @@ def test_follow_a_growing_file_until_a_signal(files, tmp_path, sig):
                             preexec_fn=restore_sigint)
     try:
         out = Lines(proc.stdout)
-        assert len(out.wait_for(40, timeout=60)) == 40, proc.stderr.read() if proc.poll() is not None else ""
+        first = 40 - WINDOW + 1                          # rows whose score is final: window - 1 behind
+        assert len(out.wait_for(first, timeout=60)) == first, proc.stderr.read() if proc.poll() is not None else ""
         with path.open("a") as fh:                     # more rows, and one line written in two parts
             fh.write("\n".join(body[40:80]) + "\n" + body[80][:12])
             fh.flush()
             time.sleep(0.5)
-            assert len(out.wait_for(80, timeout=20)) == 80       # the partial line is held back
+            assert len(out.wait_for(80 - WINDOW + 1, timeout=20)) == 80 - WINDOW + 1   # partial line held back
             fh.write(body[80][12:] + "\n" + "\n".join(body[81:N]) + "\n")
-        assert len(out.wait_for(N, timeout=20)) == N
+        assert len(out.wait_for(N - WINDOW + 1, timeout=20)) == N - WINDOW + 1
         assert proc.poll() is None                       # still following
         started = time.monotonic()
         proc.send_signal(sig)
         assert proc.wait(timeout=10) == 0
         assert time.monotonic() - started < 10
-        lines = out.wait_for(N + WINDOW - 1, timeout=5)
-        assert len(lines) == N + WINDOW - 1            # the rows waiting for their score were flushed
+        lines = out.wait_for(N, timeout=5)
+        assert len(lines) == N                         # the rows waiting for their score were flushed
         assert "Traceback" not in proc.stderr.read()
     finally:
         if proc.poll() is None:

@@ -4,12 +4,15 @@ bounded memory, resumable state and the handling of bad rows."""
 import copy
 import json
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import tsae
 from tsae import ConfigError, DataError, Detector, list_models
+from tsae.scaling import Scaler
 
 MODELS = list_models()
 # the stream skips the batch padding (min_batch=1): float32 rounding, about 1e-7 relative
@@ -261,6 +264,9 @@ BAD_ROWS = {  # name -> (row, words the message must hold)
     "text": ({"ch0": 1.0, "ch1": "oops"}, ["'ch1'", "oops"]),
     "inf": ({"ch0": np.inf, "ch1": 1.0}, ["'ch0'", "infinite"]),
     "-inf text": (["1.5", "-inf"], ["'ch1'", "infinite"]),
+    "beyond float32": ({"ch0": 1e39, "ch1": 1.0}, ["'ch0'", "1e+39", "float32"]),
+    "beyond float32 text": (["1.0", "-1e308"], ["'ch1'", "-1e+308", "float32"]),
+    "huge integer": ([10**400, 1.0], ["'ch0'", "integer of", "float32"]),
 }
 
 
@@ -360,3 +366,183 @@ def test_update_many_rejects_bad_blocks(fitted, series):
     with pytest.raises(DataError, match="ch0"):
         scorer.update_many(text)
     assert scorer.rows == 0
+
+
+# ------------------------------------------------------ missing and huge values
+MISSING_SPELLINGS = [None, np.nan, pd.NA, pd.NaT, "", "  ", "NA", "N/A", "n/a", "#N/A", "null", "NULL", "None",
+                     "nan", " NaN ", "-nan", "<NA>"]
+
+
+def test_every_missing_spelling_of_the_batch_path_is_a_gap(fitted, series):
+    det = fitted["dense"]
+    frame = series.iloc[:60 + 3 * len(MISSING_SPELLINGS)].copy()
+    records = frame.to_dict("records")
+    for k, spelling in enumerate(MISSING_SPELLINGS):
+        row = 40 + 3 * k  # isolated gaps, each filled from the row before
+        records[row] = {**records[row], "ch1": spelling}
+        frame.loc[row, "ch1"] = np.nan
+    (scores, flags, _), events = stream(det.streaming(threads=1), records)
+    assert all(e.warning is None for e in events)
+    assert_matches_batch(det, frame, scores, flags)
+    text = frame.astype({"ch1": object})
+    for k, spelling in enumerate(MISSING_SPELLINGS):  # the batch path reads the same cells as missing
+        text.loc[40 + 3 * k, "ch1"] = spelling
+    np.testing.assert_array_equal(det.score(text).to_numpy(), det.score(frame).to_numpy())
+
+
+def test_a_value_that_scales_beyond_float32_is_refused(fitted, series):
+    det = copy.copy(fitted["dense"])
+    det.scaler_ = Scaler("standard", [0.0, 0.0], [1e-3, 1e-3])  # 1e36 scales to 1e39
+    scorer = det.streaming(threads=1)
+    with pytest.raises(DataError, match=r"^stream row 0: channel 'ch0' has 1e\+36, beyond the float32 range .*"
+                                        r"scaled value"):
+        scorer.update([1e36, 1.0])
+    assert scorer.rows == 0
+
+
+def test_update_many_refuses_values_beyond_float32_naming_the_stream_row(fitted, series):
+    scorer = fitted["dense"].streaming(threads=1)
+    scorer.update_many(series.iloc[:30])
+    block = series.iloc[30:60].copy()
+    block.loc[42, "ch1"] = -1e39
+    with pytest.raises(DataError) as info:
+        scorer.update_many(block)
+    assert str(info.value).startswith("stream batch: column 'ch1' has -1e+39 at row 42, beyond the float32 range")
+    assert scorer.rows == 30
+    text = series.iloc[30:60].astype({"ch0": object}).reset_index(drop=True)  # rows are counted by the stream
+    text.loc[5, "ch0"] = "oops"
+    with pytest.raises(DataError, match="column 'ch0' has text 'oops' at row 35"):
+        scorer.update_many(text)
+
+
+@pytest.mark.parametrize("block, words", [
+    ([[1.0, 2.0], [3.0]], "rows differ in length"),
+    (np.zeros((4, 3)), "shape (4, 3); the model has 2 channels"),
+    (np.zeros(5), "shape (5,)"),
+])
+def test_update_many_refuses_arrays_of_the_wrong_shape(fitted, block, words):
+    scorer = fitted["dense"].streaming(threads=1)
+    with pytest.raises(DataError) as info:
+        scorer.update_many(block)
+    assert words in str(info.value)
+    assert scorer.rows == 0
+
+
+def test_update_many_reads_text_and_missing_cells_of_an_array(fitted, series):
+    det = fitted["dense"]
+    values = series[["ch0", "ch1"]].to_numpy()[:120]
+    text = values.astype(object)
+    text[50, 0], text[51, 1] = "NA", None
+    scorer = det.streaming(threads=1)
+    got = pd.concat([scorer.update_many(text), scorer.flush()], ignore_index=True)
+    frame = series.iloc[:120].copy()
+    frame.loc[50, "ch0"], frame.loc[51, "ch1"] = np.nan, np.nan
+    assert_matches_batch(det, frame, got["score"].to_numpy(), got["is_anomaly"].to_numpy(dtype=bool))
+
+
+# ------------------------------------------------------------- bad states
+@pytest.fixture(scope="module")
+def paused(fitted, series):
+    """(detector, JSON state after 100 rows, the rows that follow)."""
+    det = fitted["dense"]
+    records = series.to_dict("records")
+    scorer = det.streaming(threads=1)
+    for r in records[:100]:
+        scorer.update(r)
+    return det, json.loads(json.dumps(scorer.state_dict())), records[100:]
+
+
+def mutate(state, path, value=None, delete=False):
+    state = copy.deepcopy(state)
+    *parents, last = path
+    target = state
+    for key in parents:
+        target = target[key]
+    if delete:
+        del target[last]
+    else:
+        target[last] = value
+    return state
+
+
+BAD_STATES = {  # name -> (path, value or "delete", words of the message)
+    "no fingerprint": (("model",), "delete", "lacks 'model'"),
+    "no scorer": (("scorer",), "delete", "lacks 'scorer'"),
+    "unknown key": (("extra",), 1, "unknown key(s) 'extra'"),
+    "version 1": (("version",), 1, "has layout version 1; this tsae reads version 2"),
+    "version text": (("version",), "2", "has layout version '2'"),
+    "another fingerprint": (("model",), "sha256:" + "0" * 64, "is for another model"),
+    "rows text": (("rows",), "100", "field 'rows' must be an integer >= 0"),
+    "rows negative": (("rows",), -1, "field 'rows' must be an integer >= 0"),
+    "rows ahead of the scorer": (("rows",), 101, "101 rows accepted, but the scorer saw 100"),
+    "scorer counter": (("scorer", "n_emitted"), 30, "scored 30 (expected 100 and 37)"),
+    "scorer counter type": (("scorer", "n_seen"), 100.0, "field 'scorer.n_seen' must be an integer"),
+    "short context": (("scorer", "context"), [[0.0, 0.0]], "field 'scorer.context' must hold the last 63 rows"),
+    "context value": (("scorer", "context", 5), [0.0, "x"], "field 'scorer.context[5]' must hold 2 finite"),
+    "context nan": (("scorer", "context", 5), [0.0, float("nan")], "field 'scorer.context[5]'"),
+    "context beyond float32": (("scorer", "context", 5), [0.0, 1e39], "beyond the float32 range"),
+    "short pending": (("scorer", "pending"), [0.0], "field 'scorer.pending' must hold 63"),
+    "negative pending": (("scorer", "pending", 0), -1.0, "negative sum"),
+    "scorer mode": (("scorer", "mode"), "causal", "field 'scorer' is for mode 'causal'"),
+    "few stamps": (("stamps",), [], "0 timestamps for the 63 rows not scored yet"),
+    "stamp type": (("stamps", 0), 5, "field 'stamps' must be a list of timestamps"),
+    "gap max": (("gaps", "max_gap"), 50, "field 'gaps.max_gap' is 50; this model fills gaps of at most 5"),
+    "gap last": (("gaps", "last"), [1.0], "field 'gaps.last' must hold the last value of each of the 2"),
+    "gap last missing": (("gaps", "last"), [1.0, None], "field 'gaps.last'"),
+    "gap last null": (("gaps", "last"), None, "field 'gaps' does not fit 100 rows"),
+    "gap run": (("gaps", "open", 1), 6, "field 'gaps.open[1]' is a run of 6 missing values"),
+    "gap run type": (("gaps", "open", 1), "0", "field 'gaps.open[1]' must be an integer"),
+    "gaps not a dict": (("gaps",), [], "field 'gaps' must be an object"),
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_STATES))
+def test_a_bad_state_is_refused_in_one_line_and_changes_nothing(paused, bad):
+    det, state, _ = paused
+    path, value, words = BAD_STATES[bad]
+    broken = mutate(state, path, delete=True) if value == "delete" else mutate(state, path, value)
+    with pytest.raises(ConfigError) as info:
+        det.streaming(state=broken, threads=1)
+    message = str(info.value)
+    assert message.startswith("stream state ") and "\n" not in message and words in message, message
+    scorer = det.streaming(threads=1)
+    with pytest.raises(ConfigError):
+        scorer.load_state_dict(broken)
+    assert scorer.rows == 0 and len(scorer.stamps) == 0 and scorer.scorer.n_seen == 0
+
+
+@pytest.mark.parametrize("state", [None, [1, 2], "state"], ids=["none", "list", "text"])
+def test_a_state_that_is_not_a_dict_is_refused(fitted, state):
+    scorer = fitted["dense"].streaming(threads=1)
+    with pytest.raises(ConfigError, match="^stream state must be an object"):
+        scorer.load_state_dict(state)
+
+
+def test_the_state_of_a_model_with_other_weights_is_refused(paused, train):
+    det, state, _ = paused
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        other = Detector("dense", window=64, epochs=1, max_windows=64, seed=1, threads=1).fit(train)
+    assert other.channels_ == det.channels_ and other.score_mode == det.score_mode
+    with pytest.raises(ConfigError, match="^stream state is for another model"):
+        other.streaming(state=state)
+
+
+def test_the_state_resumes_on_the_saved_and_loaded_model_and_after_recalibration(paused, signal, tmp_path):
+    det, state, rest = paused
+    det.save(tmp_path / "m.tsae")
+    loaded = tsae.load(tmp_path / "m.tsae", threads=1)
+    assert loaded.streaming().fingerprint == det.streaming().fingerprint == state["model"]
+    original, resumed = det.streaming(state=state, threads=1), loaded.streaming(state=state, threads=1)
+    np.testing.assert_array_equal([resumed.update(r).score for r in rest[:20]],
+                                  [original.update(r).score for r in rest[:20]])
+    loaded.calibrate(signal, "percentile:90")  # another threshold: the same scores
+    assert loaded.streaming(state=state, threads=1).rows == 100
+
+
+def test_a_flushed_state_cannot_be_resumed(fitted, series):
+    scorer = fitted["dense"].streaming(threads=1)
+    scorer.update_many(series.iloc[:100])
+    scorer.flush()
+    with pytest.raises(ConfigError, match="is inconsistent"):
+        fitted["dense"].streaming(state=scorer.state_dict())

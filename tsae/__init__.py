@@ -9,10 +9,10 @@ errors and light modules (``tsae.io``, ``tsae.metrics``, ...) import fast.
 
 __version__ = "0.1.0"
 
-from .errors import ConfigError, DataError, ModelFileError, NotFittedError, TsaeError  # noqa: E402
+from .errors import ConfigError, DataError, ModelFileError, NotFittedError, TsaeError, TsaeWarning  # noqa: E402
 
 __all__ = ["Detector", "load", "list_models", "TsaeError", "ConfigError", "DataError", "ModelFileError",
-           "NotFittedError", "__version__"]
+           "NotFittedError", "TsaeWarning", "__version__"]
 
 
 def __getattr__(name):

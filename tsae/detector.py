@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,12 +17,17 @@ import pandas as pd
 import torch
 
 from . import __version__
+from .atomic import ANY
 from .corruption import Corruption
-from .errors import ConfigError, DataError, ModelFileError, NotFittedError
+from .errors import ConfigError, DataError, NotFittedError, TsaeWarning
 from .events import EventRules
-from .frames import GapFiller, find_timestamp, find_value_columns, read_labels, to_values
+from .frames import (GapFiller, choose_fit_columns, classify_columns, find_timestamp, is_label_column, read_labels,
+                     to_values)
+from .header import validate_header
 from .io import read_table
 from .models import build_model, get_model_class
+from .options import DETECTOR_DEFAULTS as _D
+from .options import SCALINGS
 from .persist import load_model_file, save_model_file
 from .runtime import resolve_device, torch_threads
 from .scaling import Scaler
@@ -29,6 +35,17 @@ from .scoring import MIN_BATCH, MODES, PointScorer, channel_error_weights
 from .thresholds import Threshold, parse_threshold, threshold_from_dict
 from .training import TrainConfig, train_autoencoder
 from .windows import auto_window
+
+# Fitting needs enough windows to learn from and to set the threshold on: below these
+# floors a model fits but is unusable (a 5-row file used to give a cutoff from a single
+# window). 32 training windows are half a default batch, about the fewest distinct
+# examples an autoencoder learns a shape from instead of memorising them; 8 validation
+# windows are the fewest whose scores still spread enough for early stopping and a
+# cutoff (a high percentile of fewer is just their maximum).
+MIN_TRAIN_WINDOWS = 32
+MIN_VAL_WINDOWS = 8
+#: Shortest automatic window: data too short for it need more rows (or an explicit window).
+MIN_AUTO_WINDOW = 8
 
 
 class Detector:
@@ -39,7 +56,8 @@ class Detector:
     model : str
         Registered model name (see ``tsae.list_models()``): ``conv1d``, ``lstm``, ``dense``.
     window : int or "auto"
-        Window length in points; ``auto`` uses the dominant period (autocorrelation).
+        Window length in points; ``auto`` uses the dominant period (autocorrelation),
+        shortened (with a warning) when the data leave no room for it.
     noise : str
         Input corruption for denoising training: ``gaussian:0.1``, ``mask:0.2`` or ``none``.
     threshold : str or Threshold
@@ -63,11 +81,15 @@ class Detector:
         without validation improvement.
     val_fraction : float
         Trailing fraction of the training series held out (chronologically) for early
-        stopping and for fitting the threshold.
+        stopping and for fitting the threshold; enlarged to ``MIN_VAL_WINDOWS`` windows
+        if smaller. Fitting needs ``MIN_TRAIN_WINDOWS`` training windows too.
     max_gap : int
         Longest run of missing values filled (forward fill); longer runs are an error.
     columns : list of str, optional
-        Value columns; default every numeric column but the timestamp and labels.
+        Value columns; default every numeric column but the timestamp, label-like
+        columns (``tsae.frames.LABEL_COLUMNS``, e.g. ``label``, ``changepoint``) and
+        columns that are constant 0 or constant 1 in the training data; ``fit`` warns
+        (``TsaeWarning``) naming the columns it left out and the constant channels.
     timestamp : str, optional
         Timestamp column; default detected by type or name.
     seed : int
@@ -78,6 +100,20 @@ class Detector:
         torch CPU threads; default ``TSAE_THREADS`` or half the cores (see ``tsae.runtime``).
     progress : bool
         Show a progress bar with epoch and losses on stderr.
+
+    Attributes
+    ----------
+    channels_ : list of str
+        The value columns, in order.
+    ignored_columns_ : list of str
+        The columns the automatic choice left out at fit (labels, text, constant 0/1
+        flags ...); scoring accepts data that still has them.
+    timestamp_ : str or None
+        The timestamp column.
+    window_ : int
+        The window length.
+    threshold_ : Threshold
+        The fitted cutoff rule.
 
     Examples
     --------
@@ -93,26 +129,26 @@ class Detector:
 
     def __init__(
         self,
-        model: str = "conv1d",
+        model: str = _D["model"],
         *,
-        window: int | str = "auto",
-        noise: str = "gaussian:0.3",
-        threshold: str | Threshold = "percentile:99.5",
+        window: int | str = _D["window"],
+        noise: str = _D["noise"],
+        threshold: str | Threshold = _D["threshold"],
         events: EventRules | dict | None = None,
-        scaling: str = "standard",
+        scaling: str = _D["scaling"],
         model_params: dict | None = None,
-        score_mode: str = "window",
-        epochs: int = TrainConfig.epochs,
-        batch_size: int = TrainConfig.batch_size,
-        lr: float = TrainConfig.lr,
-        patience: int = TrainConfig.patience,
-        max_windows: int = TrainConfig.max_windows,
-        val_fraction: float = 0.2,
-        max_gap: int = 5,
+        score_mode: str = _D["score_mode"],
+        epochs: int = _D["epochs"],
+        batch_size: int = _D["batch_size"],
+        lr: float = _D["lr"],
+        patience: int = _D["patience"],
+        max_windows: int = _D["max_windows"],
+        val_fraction: float = _D["val_fraction"],
+        max_gap: int = _D["max_gap"],
         columns: list[str] | None = None,
         timestamp: str | None = None,
-        seed: int = 0,
-        device: str = "auto",
+        seed: int = _D["seed"],
+        device: str = _D["device"],
         threads: int | None = None,
         progress: bool = False,
     ):
@@ -142,12 +178,14 @@ class Detector:
     def fit(self, data, source: str = "input") -> "Detector":
         """Learn the scaling, the window, the autoencoder and the threshold from
         normal data (a DataFrame, an array (n, channels), or a CSV/Parquet path).
-        Returns self."""
+
+        Every option and the data are checked before training, and the fitted
+        attributes are set only at the end: a failed fit leaves a fitted detector as it
+        was. Warns (``TsaeWarning``) about columns left out, constant channels and an
+        automatic window shortened to fit the data. Returns self.
+        """
+        _check_options(self)
         get_model_class(self.model)
-        if self.score_mode not in MODES:
-            raise ConfigError(f"score_mode must be one of {', '.join(MODES)}, got {self.score_mode!r}")
-        if not 0 < self.val_fraction < 1:
-            raise ConfigError(f"val_fraction must be between 0 and 1, got {self.val_fraction!r}")
         corruption = Corruption.parse(self.noise)
         events = _event_rules(self.events)
         threshold = parse_threshold(self.threshold) if isinstance(self.threshold, str) else self.threshold
@@ -156,49 +194,64 @@ class Detector:
         device = resolve_device(self.device)
 
         frame, source = _as_frame(data, source)
-        self.timestamp_ = find_timestamp(frame, self.timestamp, source)
-        self.channels_ = find_value_columns(frame, self.timestamp_, self.columns, source)
-        values = GapFiller(self.max_gap).fill(to_values(frame, self.channels_, source), 0, source, self.channels_)
-        self.n_features_in_ = len(self.channels_)
-        self.window_ = self._resolve_window(values)
-        n_val = max(int(round(len(values) * self.val_fraction)), self.window_)
-        n_train = len(values) - n_val
-        if n_train < self.window_ + 1:  # at least two training windows and one validation window
-            need = max(2 * self.window_ + 1, int(np.ceil((self.window_ + 1) / (1 - self.val_fraction))))
-            raise DataError(f"{source} has {len(values)} rows; window {self.window_} needs at least {need} "
-                            f"for training and validation")
-        self.scaler_ = Scaler(self.scaling).fit(values[:n_train])
-        scaled = self.scaler_.transform(values)                                 # (n, C) float32
-        with torch_threads(self.threads):
-            torch.manual_seed(self.seed)
-            self.module_, self.model_params_ = build_model(
-                self.model, self.n_features_in_, self.window_, self.model_params
-            )
-            self.training_ = train_autoencoder(
-                self.module_, scaled[:n_train], scaled[n_train:], self.window_, corruption, config,
-                device, self.seed, self.progress,
-            )
-            self.device_ = device
-            self.channel_weights_ = channel_error_weights(self.module_, scaled[n_train:], self.window_, device)
-            val_scores = self._score_scaled(scaled[n_train:])
-        self.threshold_ = copy.deepcopy(threshold).fit(val_scores)
-        self.events_ = events
-        self.training_.update(rows=len(values), train_rows=n_train, val_rows=n_val)
+        timestamp = find_timestamp(frame, self.timestamp, source)
+        # An array's columns have no names to leave out by: all of them are channels.
+        columns = self.columns if self.columns is not None or isinstance(data, (pd.DataFrame, str, Path)) \
+            else list(frame.columns)
+        chosen = choose_fit_columns(frame, timestamp, columns, source)
+        values = GapFiller(self.max_gap).fill(chosen.values, 0, source, chosen.channels)
+        window = self._resolve_window(values, source)
+        n_train, n_val = _split(len(values), window, self.val_fraction)
+        for message in chosen.warnings(source):
+            warnings.warn(message, TsaeWarning, stacklevel=2)
+
+        scaler = Scaler(self.scaling).fit(values[:n_train])
+        module, params, training, weights, val_scores = self._train(
+            scaler.transform(values), n_train, window, corruption, config, device)
+        threshold = copy.deepcopy(threshold).fit(val_scores)
+        training.update(rows=len(values), train_rows=n_train, val_rows=n_val)
+        self.timestamp_, self.channels_, self.ignored_columns_ = timestamp, chosen.channels, list(chosen.left_out)
+        self.n_features_in_, self.window_, self.scaler_ = len(chosen.channels), window, scaler
+        self.module_, self.model_params_, self.training_, self.device_ = module, params, training, device
+        self.channel_weights_, self.threshold_, self.events_ = weights, threshold, events
         return self
 
-    def _resolve_window(self, values: np.ndarray) -> int:
-        if self.window == "auto":
-            return auto_window(values)
-        if isinstance(self.window, bool) or not isinstance(self.window, (int, np.integer)) or self.window < 2:
-            raise ConfigError(f"window must be an integer >= 2 or 'auto', got {self.window!r}")
-        return int(self.window)
+    def _train(self, scaled: np.ndarray, n_train: int, window: int, corruption: Corruption, config: TrainConfig,
+               device: torch.device) -> tuple:
+        """Build and train the model on ``scaled[:n_train]`` (the rest validates); return
+        (module, model params, training summary, channel weights, validation scores)."""
+        train, val = scaled[:n_train], scaled[n_train:]
+        with torch_threads(self.threads):
+            torch.manual_seed(self.seed)
+            module, params = build_model(self.model, scaled.shape[1], window, self.model_params)
+            training = train_autoencoder(module, train, val, window, corruption, config, device, self.seed,
+                                         self.progress)
+            weights = channel_error_weights(module, val, window, device)
+            scorer = PointScorer(module, window, scaled.shape[1], device, self.score_mode, MIN_BATCH, weights)
+            val_scores = np.concatenate([scorer.push(val), scorer.flush()])
+        return module, params, training, weights, val_scores
+
+    def _resolve_window(self, values: np.ndarray, source: str) -> int:
+        """The window for ``values`` (its type is checked by ``fit``): an explicit one
+        if the rows suffice for it, else the automatic one, capped to what they allow.
+        DataError if the rows are too few."""
+        n = len(values)
+        if isinstance(self.window, str):  # "auto"
+            limit = _longest_window(n, self.val_fraction)
+            if limit < MIN_AUTO_WINDOW:
+                raise DataError(_too_short(source, n, MIN_AUTO_WINDOW, self.val_fraction, automatic=True))
+            return auto_window(values, limit)
+        window = int(self.window)
+        if n < _min_rows(window, self.val_fraction):
+            raise DataError(_too_short(source, n, window, self.val_fraction))
+        return window
 
     # ---------------------------------------------------------------- score
     def score(self, data, source: str = "input") -> pd.Series:
         """Anomaly score per row of ``data`` (higher = more anomalous), as a Series
         aligned with the input's index. See ``tsae.scoring`` for the definition."""
         self._check_fitted()
-        frame, source = _as_frame(data, source, self.n_features_in_)
+        frame, source = _as_frame(data, source, self.channels_)
         values = self.prepare(frame, source)
         with torch_threads(self.threads):
             scores = self._score_scaled(self.scaler_.transform(values))
@@ -214,28 +267,32 @@ class Detector:
         self._check_fitted()
         return self.events_.apply(self.threshold_(scores))
 
-    def calibrate(self, data, threshold: str | Threshold = "pr", labels=None, label_column: str = "label",
+    def calibrate(self, data, threshold: str | Threshold = "pr", labels=None, label_column: str | None = None,
                   source: str = "input") -> "Detector":
-        """Refit the threshold on the scores of ``data`` (labels from ``labels`` or the
-        ``label_column`` of ``data``, needed by ``pr``). The model is unchanged. Returns self.
+        """Refit the threshold on the scores of ``data``. The model is unchanged. Returns self.
+
+        Labels (needed by ``pr``) come from ``labels`` or the ``label_column`` of ``data``,
+        by default its first label-like column (``tsae.frames.find_label_column``).
+        Label-like columns that are not channels are never scored.
         """
         self._check_fitted()
         threshold = parse_threshold(threshold, allow_pr=True) if isinstance(threshold, str) else threshold
-        frame, source = _as_frame(data, source, self.n_features_in_)
+        frame, source = _as_frame(data, source, self.channels_)
         scores = self.score(self.without_labels(frame, label_column), source).to_numpy()
         if labels is None and getattr(threshold, "needs_labels", False):
             labels = read_labels(frame, label_column, source)
         self.threshold_ = copy.deepcopy(threshold).fit(scores, labels)
         return self
 
-    def evaluate(self, data, labels=None, label_column: str = "label", source: str = "input") -> dict:
+    def evaluate(self, data, labels=None, label_column: str | None = None, source: str = "input") -> dict:
         """Metrics of this detector on labelled ``data``: AUC-PR, AUC-ROC, VUS-PR/ROC,
         best-F1 variants (``tsae.metrics.evaluate``) and precision/recall/F1 of the
-        current flags (``at_threshold``)."""
+        current flags (``at_threshold``). Labels come from ``labels`` or the
+        ``label_column`` of ``data``, by default its first label-like column."""
         from .metrics import evaluate, point_f1
 
         self._check_fitted()
-        frame, source = _as_frame(data, source, self.n_features_in_)
+        frame, source = _as_frame(data, source, self.channels_)
         labels = read_labels(frame, label_column, source) if labels is None else np.asarray(labels)
         scores = self.score(self.without_labels(frame, label_column), source).to_numpy()
         valid = np.isfinite(scores)  # causal mode: the first window-1 points have no score
@@ -246,16 +303,18 @@ class Detector:
         result["rows"], result["anomalous_rows"] = len(labels), int(labels.sum())
         return result
 
-    def without_labels(self, frame: pd.DataFrame, label_column: str) -> pd.DataFrame:
-        """``frame`` without its label column (unless the model was fitted on it), so that
+    def without_labels(self, frame: pd.DataFrame, label_column: str | None = None) -> pd.DataFrame:
+        """``frame`` without ``label_column`` and its label-like columns
+        (``tsae.frames.LABEL_COLUMNS``), except those the model was fitted on, so that
         a label column of any name is not taken for an extra value column."""
-        if label_column in frame.columns and label_column not in getattr(self, "channels_", ()):
-            return frame.drop(columns=[label_column])
-        return frame
+        channels = getattr(self, "channels_", ())
+        drop = [c for c in frame.columns if (c == label_column or is_label_column(c)) and c not in channels]
+        return frame.drop(columns=drop) if drop else frame
 
     def prepare(self, frame: pd.DataFrame, source: str = "input", gaps: GapFiller | None = None, first_row: int = 0) -> np.ndarray:
-        """Check ``frame``'s columns against the fitted ones and return its values
-        (n, channels) with gaps filled; errors name the file, column and row."""
+        """Check ``frame``'s columns against the fitted ones (see ``check_columns``) and
+        return its values (n, channels) with gaps filled; errors name the file, column
+        and row."""
         self._check_fitted()
         self.check_columns(frame, source)
         if gaps is None:  # a whole series (chunks are checked by the caller at the end)
@@ -265,22 +324,29 @@ class Detector:
         return gaps.fill(to_values(frame, self.channels_, source), first_row, source, self.channels_)
 
     def check_columns(self, frame: pd.DataFrame, source: str = "input") -> None:
-        """DataError naming missing, extra or reordered value columns."""
+        """DataError naming missing, extra or reordered value columns.
+
+        Columns the fit left out (``ignored_columns_``), label-like columns, text and
+        columns of lists are not extra; with explicitly chosen columns, any other column
+        is ignored.
+        """
         missing = [c for c in self.channels_ if c not in frame.columns]
         if missing:
-            raise DataError(f"{source} lacks column(s) {', '.join(missing)} the model was fitted on "
-                            f"(expected: {', '.join(self.channels_)})")
+            raise DataError(f"{source} lacks column(s) {_names(missing)} the model was fitted on "
+                            f"(expected: {_names(self.channels_)})")
         if self.columns is not None:
             return  # explicitly chosen columns: others are simply ignored
         timestamp = self.timestamp_ if self.timestamp_ in frame.columns else find_timestamp(frame, None, source)
-        found = find_value_columns(frame, timestamp, None, source)
-        extra = [c for c in found if c not in self.channels_]
+        ignored = set(self.ignored_columns_)
+        found, _ = classify_columns(frame, timestamp)
+        extra = [c for c in found if c not in self.channels_ and c not in ignored]
         if extra:
-            raise DataError(f"{source} has column(s) {', '.join(extra)} the model was not fitted on "
-                            f"(expected: {', '.join(self.channels_)}; choose columns at fit time with columns=...)")
-        if found != self.channels_:
+            raise DataError(f"{source} has column(s) {_names(extra)} the model was not fitted on "
+                            f"(expected: {_names(self.channels_)}; choose columns at fit time with columns=...)")
+        order = [c for c in frame.columns if c in self.channels_]
+        if order != self.channels_:
             raise DataError(f"{source} has the fitted columns in a different order: "
-                            f"{', '.join(found)} (expected: {', '.join(self.channels_)})")
+                            f"{_names(order)} (expected: {_names(self.channels_)})")
 
     def point_scorer(self, min_batch: int = MIN_BATCH) -> PointScorer:
         """A fresh block-wise scorer over scaled values (used for chunked files and streams)."""
@@ -312,70 +378,90 @@ class Detector:
             "model": {"name": self.model, "params": self.model_params_},
             "channels": self.channels_,
             "columns_explicit": self.columns is not None,
+            "ignored_columns": list(self.ignored_columns_),
             "timestamp": self.timestamp_,
             "window": self.window_,
             "score_mode": self.score_mode,
             "channel_weights": self.channel_weights_.tolist(),
             "scaler": self.scaler_.to_dict(),
-            "max_gap": self.max_gap,
+            "max_gap": int(self.max_gap),
             "threshold": self.threshold_.to_dict(),
             "events": self.events_.to_dict(),
-            "settings": {"noise": self.noise, "seed": self.seed, "val_fraction": self.val_fraction},
+            "settings": {"noise": self.noise, "seed": int(self.seed), "val_fraction": self.val_fraction},
             "training": self.training_,
         }
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the model file (header + weights, checksummed, written atomically)."""
+    def save(self, path: str | os.PathLike, expect=ANY) -> None:
+        """Write the model file (header + weights, checksummed, written atomically).
+        ``expect``: replace ``path`` only if it is still the file with this
+        ``tsae.atomic.file_identity`` (None: only if there is none); ChangedError otherwise."""
         header = self.header()
         weights = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
-        save_model_file(path, header, weights)
+        save_model_file(path, header, weights, expect)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, device: str = "auto", threads: int | None = None) -> "Detector":
         """Load a model file written by ``save``; see ``tsae.load``."""
         header, weights = load_model_file(path)
-        try:
-            det = cls(
-                header["model"]["name"], window=header["window"], score_mode=header["score_mode"],
-                scaling=header["scaler"]["method"], model_params=header["model"]["params"],
-                max_gap=header["max_gap"], columns=header["channels"] if header["columns_explicit"] else None,
-                timestamp=header["timestamp"], device=device, threads=threads, **header["settings"],
-            )
-            det.timestamp_, det.channels_ = header["timestamp"], header["channels"]
-            det.n_features_in_, det.window_ = len(det.channels_), header["window"]
-            det.scaler_ = Scaler.from_dict(header["scaler"])
-            det.channel_weights_ = _channel_weights(header, len(det.channels_))
-            det.threshold_ = det.threshold = threshold_from_dict(header["threshold"])
-            det.events_ = det.events = EventRules(**header["events"])
-            det.model_params_, det.training_ = header["model"]["params"], header["training"]
-            det.device_ = resolve_device(device)
-            det.module_, _ = build_model(det.model, det.n_features_in_, det.window_, det.model_params_)
-            det.module_.load_state_dict(weights)
-        except (KeyError, TypeError, RuntimeError, ConfigError) as exc:
-            raise ModelFileError(f"{path} is not a valid tsae model ({type(exc).__name__}: {exc})") from None
+        validate_header(header, weights, path)  # nothing below can fail on the file's content
+        channels = header["channels"]
+        det = cls(
+            header["model"]["name"], window=header["window"], score_mode=header["score_mode"],
+            scaling=header["scaler"]["method"], model_params=header["model"]["params"],
+            max_gap=header["max_gap"], columns=channels if header["columns_explicit"] else None,
+            timestamp=header["timestamp"], device=device, threads=threads, **header["settings"],
+        )
+        det.timestamp_, det.channels_ = header["timestamp"], channels
+        det.ignored_columns_ = header.get("ignored_columns", [])  # absent in files written before it existed
+        det.n_features_in_, det.window_ = len(channels), header["window"]
+        det.scaler_ = Scaler.from_dict(header["scaler"], len(channels))
+        det.channel_weights_ = _channel_weights(header)
+        det.threshold_ = det.threshold = threshold_from_dict(header["threshold"])
+        det.events_ = det.events = EventRules.from_dict(header["events"])
+        det.model_params_, det.training_ = header["model"]["params"], header["training"]
+        det.device_ = resolve_device(device)
+        det.module_, _ = build_model(det.model, det.n_features_in_, det.window_, det.model_params_)
+        det.module_.load_state_dict(weights)
         det.module_.to(det.device_).eval()
         return det
 
 
 def load(path: str | os.PathLike, device: str = "auto", threads: int | None = None) -> Detector:
-    """Load a fitted Detector from a model file. Never executes code from the file;
-    verifies format version and checksum (ModelFileError otherwise)."""
+    """Load a fitted Detector from a model file.
+
+    Never executes code from the file. Verifies the format version and the checksum,
+    then every header field against the others and against the weights
+    (``tsae.header.validate_header``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The model file (``model.tsae``).
+    device : str, default "auto"
+        ``auto``, ``cpu`` or ``cuda[:N]``.
+    threads : int, optional
+        torch CPU threads (see ``tsae.runtime``).
+
+    Returns
+    -------
+    Detector
+        Fitted, ready to score.
+
+    Raises
+    ------
+    ModelFileError
+        One line naming the file (and the field, for a header that does not make
+        sense): missing, not a tsae model, truncated, corrupt, of another format
+        version, or inconsistent.
+    """
     return Detector.from_file(path, device=device, threads=threads)
 
 
-def _channel_weights(header: dict, n_channels: int) -> np.ndarray | None:
-    """The header's per-channel error weights (None in files written before they existed:
-    those models score unweighted errors, as they did then)."""
+def _channel_weights(header: dict) -> np.ndarray | None:
+    """The (validated) header's per-channel error weights (None in files written before
+    they existed: those models score unweighted errors, as they did then)."""
     weights = header.get("channel_weights")
-    if weights is None:
-        return None
-    try:
-        weights = np.asarray(weights, dtype=np.float64)
-    except (TypeError, ValueError):
-        weights = np.zeros(0)
-    if weights.shape != (n_channels,) or not (np.isfinite(weights).all() and (weights > 0).all()):
-        raise ConfigError(f"channel_weights must be {n_channels} positive numbers")
-    return weights
+    return None if weights is None else np.asarray(weights, dtype=np.float64)
 
 
 def _event_rules(events) -> EventRules:
@@ -391,9 +477,14 @@ def _event_rules(events) -> EventRules:
     raise ConfigError(f"events must be an EventRules, a dict or None, got {events!r}")
 
 
-def _as_frame(data, source: str, n_channels: int | None = None) -> tuple[pd.DataFrame, str]:
+def _names(columns) -> str:
+    return ", ".join(map(str, columns))
+
+
+def _as_frame(data, source: str, channels: list | None = None) -> tuple[pd.DataFrame, str]:
     """DataFrame, path or array (n,) / (n, C) -> (DataFrame, name for messages).
-    ``n_channels``: the fitted channel count an array must have."""
+    ``channels``: the fitted channels; an array must have as many columns, which
+    take their names (``x0, x1, ...`` when fitting on an array)."""
     if isinstance(data, (str, Path)):
         return read_table(data), str(data)
     if isinstance(data, pd.DataFrame):
@@ -405,6 +496,97 @@ def _as_frame(data, source: str, n_channels: int | None = None) -> tuple[pd.Data
         arr = arr[:, None]
     if arr.ndim != 2:
         raise DataError(f"{source} must be 1-D or 2-D (rows, channels), got shape {arr.shape}")
-    if n_channels is not None and arr.shape[1] != n_channels:
-        raise DataError(f"model has {n_channels} channels, {source} has {arr.shape[1]}")
-    return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])]), source
+    if channels is not None and arr.shape[1] != len(channels):
+        raise DataError(f"model has {len(channels)} channels, {source} has {arr.shape[1]}")
+    names = list(channels) if channels is not None else [f"x{i}" for i in range(arr.shape[1])]
+    return pd.DataFrame(arr, columns=names), source
+
+
+# ------------------------------------------------------------- fit limits
+def _split(n_rows: int, window: int, val_fraction: float) -> tuple[int, int]:
+    """(training rows, validation rows): the trailing ``val_fraction`` validates, but
+    never fewer rows than ``MIN_VAL_WINDOWS`` windows need."""
+    n_val = max(int(round(n_rows * val_fraction)), window - 1 + MIN_VAL_WINDOWS)
+    return n_rows - n_val, n_val
+
+
+def _min_rows(window: int, val_fraction: float) -> int:
+    """Fewest rows that leave ``MIN_TRAIN_WINDOWS`` training windows after the split."""
+    need = window - 1 + MIN_TRAIN_WINDOWS
+    n = max(window - 1 + MIN_VAL_WINDOWS + need, int((need - 1) / (1 - val_fraction)))  # a lower bound
+    while _split(n, window, val_fraction)[0] < need:  # training rows grow by 0 or 1 a row
+        n += 1
+    return n
+
+
+def _longest_window(n_rows: int, val_fraction: float) -> int:
+    """Longest window that ``n_rows`` rows suffice for (the inverse of ``_min_rows``)."""
+    both = (n_rows - MIN_TRAIN_WINDOWS - MIN_VAL_WINDOWS) // 2 + 1   # validation enlarged to its minimum
+    train = n_rows - int(round(n_rows * val_fraction)) - MIN_TRAIN_WINDOWS + 1  # validation at val_fraction
+    return min(both, train)
+
+
+def _too_short(source: str, n_rows: int, window: int, val_fraction: float, automatic: bool = False) -> str:
+    """The message for data too short for ``window`` (naming ``val_fraction`` when it,
+    not the window minimums, sets the number of rows needed)."""
+    need = _min_rows(window, val_fraction)
+    which = " (the shortest automatic window)" if automatic else ""
+    by_windows = 2 * (window - 1) + MIN_TRAIN_WINDOWS + MIN_VAL_WINDOWS
+    held_out = f" with val_fraction {val_fraction:g}" if need > by_windows else ""
+    return (f"{source} has {n_rows} rows; window {window}{which} needs at least {need} rows "
+            f"({MIN_TRAIN_WINDOWS} training + {MIN_VAL_WINDOWS} validation windows{held_out})")
+
+
+# ---------------------------------------------------------------- options
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _valid_events(value) -> bool:
+    return value is None or isinstance(value, EventRules) or (
+        isinstance(value, dict) and all(isinstance(key, str) for key in value))
+
+
+# (option, what it must be, test); the training settings are TrainConfig's to check.
+_OPTION_RULES = (
+    ("model", "a model name (str)", lambda v: isinstance(v, str)),
+    ("window", "an integer >= 2 or 'auto'", lambda v: v == "auto" if isinstance(v, str) else _is_int(v) and v >= 2),
+    ("val_fraction", "a number between 0 and 1 (exclusive)", lambda v: _is_real(v) and 0 < v < 1),
+    ("max_gap", "an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    ("seed", "an integer", _is_int),
+    ("threads", "None or an integer >= 1", lambda v: v is None or (isinstance(v, int) and _is_int(v) and v >= 1)),
+    ("timestamp", "None or a column name (str)", lambda v: v is None or isinstance(v, str)),
+    ("noise", "a string: gaussian:STD, mask:P or none", lambda v: isinstance(v, str)),
+    ("scaling", f"one of {', '.join(SCALINGS)}", lambda v: isinstance(v, str) and v in SCALINGS),
+    ("score_mode", f"one of {', '.join(MODES)}", lambda v: isinstance(v, str) and v in MODES),
+    ("threshold", "a string such as 'percentile:99.5' or a Threshold", lambda v: isinstance(v, (str, Threshold))),
+    ("events", "an EventRules, a dict or None (rules: merge_gap, min_length, cooldown)", _valid_events),
+    ("model_params", "a dict or None", lambda v: v is None or isinstance(v, dict)),
+    ("device", "a string: auto, cpu or cuda[:N]", lambda v: isinstance(v, str)),
+    ("progress", "True or False", lambda v: isinstance(v, bool)),
+)
+
+
+def _check_options(det: Detector) -> None:
+    """ConfigError naming the first of ``det``'s options of the wrong type or out of range."""
+    for name, expected, valid in _OPTION_RULES:
+        value = getattr(det, name)
+        if not valid(value):
+            raise ConfigError(f"{name} must be {expected}, got {value!r}")
+    _check_columns_option(det.columns)
+
+
+def _check_columns_option(columns) -> None:
+    if columns is None:
+        return
+    if isinstance(columns, str):
+        raise ConfigError(f"columns must be a list of column names, not a string: pass columns=[{columns!r}]")
+    if not isinstance(columns, (list, tuple)) or not columns or not all(isinstance(c, str) for c in columns):
+        raise ConfigError(f"columns must be a non-empty list of column names (str), got {columns!r}")
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise ConfigError(f"columns names {', '.join(repeated)} more than once; each column can be a channel once")

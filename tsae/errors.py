@@ -24,3 +24,8 @@ class NotFittedError(TsaeError, RuntimeError):
 
 class ModelFileError(TsaeError):
     """A model file is missing, not a tsae model, corrupt, truncated or of an unknown version."""
+
+
+class TsaeWarning(UserWarning):
+    """Something was done on the user's behalf that they should know about (a column
+    left out, a constant channel, a setting adjusted). The CLI prints it as one line."""

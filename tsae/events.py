@@ -8,6 +8,10 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError
+from .header import check_dict, check_int
+
+# Smallest value of each rule.
+_LOWEST = {"merge_gap": 0, "min_length": 1, "cooldown": 0}
 
 
 def runs(flags: np.ndarray) -> np.ndarray:
@@ -33,7 +37,7 @@ class EventRules:
     cooldown: int = 0
 
     def __post_init__(self):
-        for key, low in (("merge_gap", 0), ("min_length", 1), ("cooldown", 0)):
+        for key, low in _LOWEST.items():
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise ConfigError(f"{key} must be an integer >= {low}, got {value!r}")
@@ -64,6 +68,19 @@ class EventRules:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EventRules":
+        """Rebuild rules from :meth:`to_dict` output (the model header's ``events``).
+
+        Raises
+        ------
+        ConfigError
+            Naming the field (e.g. ``events.merge_gap``): a missing or unknown rule,
+            or a value that is not an integer at least the rule's smallest value.
+        """
+        check_dict(d, "events", tuple(_LOWEST))
+        return cls(**{key: check_int(d[key], f"events.{key}", low) for key, low in _LOWEST.items()})
 
 
 def events_table(flags: np.ndarray, scores: np.ndarray, timestamps=None) -> pd.DataFrame:

@@ -12,12 +12,32 @@ from .io import TableWriter, iter_table_chunks
 from .runtime import torch_threads
 
 
-def iter_file_scores(detector, path, chunk_rows: int = 100_000):
+def select_columns(frame: pd.DataFrame, detector, columns: list[str] | None, keep=(), source: str = "input"):
+    """``frame`` reduced to the detector's timestamp, the value ``columns`` in the model's
+    channel order, and the ``keep`` columns (e.g. the label); ``frame`` itself when
+    ``columns`` is None. ``columns`` must name exactly the model's channels (in any
+    order); other columns of the file are ignored."""
+    if columns is None:
+        return frame
+    channels = list(detector.channels_)
+    if sorted(set(columns)) != sorted(channels) or len(columns) != len(channels):
+        raise DataError(f"columns {', '.join(columns)} must name the model's channels: {', '.join(channels)}")
+    absent = [c for c in channels if c not in frame.columns]
+    if absent:
+        raise DataError(f"{source} has no column(s) {', '.join(absent)} (columns: "
+                        f"{', '.join(map(str, frame.columns))})")
+    stamp = [detector.timestamp_] if detector.timestamp_ in frame.columns else []
+    return frame[stamp + channels + [c for c in keep if c in frame.columns and c not in channels]]
+
+
+def iter_file_scores(detector, path, chunk_rows: int = 100_000, columns: list[str] | None = None,
+                     sep: str | None = None):
     """Yield ``(scores, timestamps or None)`` blocks for every row of ``path``, in order.
 
     Reading is chunked; windows spanning chunk edges are handled by the shared point
     scorer, so the concatenated scores equal ``detector.score`` on the whole file
-    (bit for bit). Memory is bounded by the chunk and the window.
+    (bit for bit). Memory is bounded by the chunk and the window. ``columns``: as
+    :func:`select_columns`; ``sep``: the CSV separator (None: detected).
     """
     source = str(path)
     gaps = GapFiller(detector.max_gap)
@@ -33,7 +53,8 @@ def iter_file_scores(detector, path, chunk_rows: int = 100_000):
         pending = [stamps.iloc[len(scores):]]
         return scores, stamps.iloc[: len(scores)].to_numpy()
 
-    for chunk in iter_table_chunks(path, chunk_rows):
+    for chunk in iter_table_chunks(path, chunk_rows, sep=sep):
+        chunk = select_columns(chunk, detector, columns, source=source)
         values = detector.prepare(chunk, source, gaps, first_row=int(chunk.index[0]))
         if ts_col is not None and ts_col in chunk.columns:
             pending.append(chunk[ts_col])
@@ -45,7 +66,8 @@ def iter_file_scores(detector, path, chunk_rows: int = 100_000):
     yield block(scorer.flush())
 
 
-def score_file(detector, path, out=None, chunk_rows: int = 100_000, events: bool = False) -> dict:
+def score_file(detector, path, out=None, chunk_rows: int = 100_000, events: bool = False,
+               columns: list[str] | None = None, sep: str | None = None) -> dict:
     """Score every row of ``path`` with a fitted ``detector`` and write
     ``[timestamp,] score, is_anomaly`` to ``out`` (CSV or Parquet by suffix; None or
     "-" for CSV on stdout), or with ``events=True`` one row per anomalous event
@@ -54,6 +76,7 @@ def score_file(detector, path, out=None, chunk_rows: int = 100_000, events: bool
     Rows stream through in bounded memory, except when the detector has event rules
     or ``events`` is set: then the scores (8 bytes a row) are kept until the end,
     because an event's extent is known only once it is over.
+    ``columns`` and ``sep`` as :func:`iter_file_scores`.
     Returns a summary dict (rows, flagged, events, cutoff).
     """
     ts_col = detector.timestamp_
@@ -62,7 +85,7 @@ def score_file(detector, path, out=None, chunk_rows: int = 100_000, events: bool
     kept: list[tuple[np.ndarray, np.ndarray | None]] = []
     n_events = None
     with TableWriter(out) as writer, torch_threads(detector.threads):
-        for scores, stamps in iter_file_scores(detector, path, chunk_rows):
+        for scores, stamps in iter_file_scores(detector, path, chunk_rows, columns, sep):
             if whole:
                 kept.append((scores, stamps))
                 continue

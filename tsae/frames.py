@@ -1,8 +1,10 @@
 """Choosing columns of a table and turning them into clean float arrays.
 
-* :func:`find_timestamp` and :func:`find_value_columns` pick the columns;
-* :func:`to_values` converts them to a float64 array (text and infinities are errors,
-  missing values stay NaN);
+* :func:`find_timestamp` and :func:`find_value_columns` pick the columns (at fit time
+  :func:`choose_fit_columns` also leaves out constant 0/1 flags and says what it left
+  out); :func:`find_label_column` finds the 0/1 label column;
+* :func:`to_values` converts them to a float64 array (text, infinities and values
+  beyond float32's range are errors, missing values stay NaN);
 * :class:`GapFiller` fills short runs of missing values, with state, so a file read in
   chunks gives exactly the same values as the whole file.
 
@@ -13,6 +15,7 @@ when the frame is a chunk from :func:`tsae.io.iter_table_chunks`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -20,10 +23,15 @@ import pyarrow as pa
 
 from tsae.errors import ConfigError, DataError
 
-__all__ = ["LABEL_COLUMNS", "TIMESTAMP_NAMES", "find_timestamp", "find_value_columns", "to_values", "GapFiller"]
+__all__ = ["LABEL_COLUMNS", "TIMESTAMP_NAMES", "FLOAT32_MAX", "FitColumns", "find_timestamp", "is_label_column",
+           "classify_columns", "find_value_columns", "choose_fit_columns", "find_label_column", "read_labels",
+           "to_values", "GapFiller"]
 
 #: Column names (case-insensitive) that hold labels and are never value columns by default.
-LABEL_COLUMNS = ("label", "labels", "is_anomaly", "anomaly")
+LABEL_COLUMNS = ("label", "labels", "anomaly", "is_anomaly", "changepoint", "attack", "fault")
+
+#: Largest magnitude the model can hold: it computes in float32, where larger values become inf.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 #: Column names (case-insensitive) taken as the timestamp when no column has a datetime dtype.
 TIMESTAMP_NAMES = ("timestamp", "time", "date", "datetime")
@@ -36,7 +44,8 @@ def _listing(df: pd.DataFrame) -> str:
     return ", ".join(str(c) for c in df.columns)
 
 
-def _is_label(name: object) -> bool:
+def is_label_column(name: object) -> bool:
+    """True if ``name`` is one of :data:`LABEL_COLUMNS` (case-insensitive)."""
     return str(name).lower() in LABEL_COLUMNS
 
 
@@ -49,6 +58,38 @@ def _is_text_dtype(series: pd.Series) -> bool:
     """True for columns that need parsing: strings, objects, categoricals."""
     dtype = series.dtype
     return not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype) or _is_temporal(series))
+
+
+def _arrow_kind(dtype: pa.DataType) -> str | None:
+    """The container kind of a pyarrow type (see :func:`_container_kind`), or None."""
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype) or pa.types.is_fixed_size_list(dtype):
+        return "lists"
+    if pa.types.is_struct(dtype) or pa.types.is_map(dtype):
+        return "dicts"
+    if pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype) or pa.types.is_fixed_size_binary(dtype):
+        return "bytes"
+    return None
+
+
+def _container_kind(series: pd.Series) -> str | None:
+    """The kind of container the column's cells are: ``lists``, ``dicts`` or ``bytes`` (as
+    Parquet list, struct and binary columns are read), else None; judged by the first
+    non-null cell."""
+    if isinstance(series.dtype, pd.ArrowDtype):
+        return _arrow_kind(series.dtype.pyarrow_dtype)
+    if series.dtype != object:
+        return None
+    present = series.notna().to_numpy()
+    if not present.any():
+        return None
+    cell = series.iloc[int(np.argmax(present))]
+    if isinstance(cell, (list, tuple, set, frozenset, np.ndarray)):
+        return "lists"
+    if isinstance(cell, dict):
+        return "dicts"
+    if isinstance(cell, (bytes, bytearray, memoryview)):
+        return "bytes"
+    return None
 
 
 def find_timestamp(df: pd.DataFrame, explicit: str | None = None, source: str = "input") -> str | None:
@@ -129,6 +170,68 @@ def _all_text(series: pd.Series) -> bool:
     return bool(text.any())
 
 
+def _left_out_reason(series: pd.Series, name: object) -> str | None:
+    """Why the automatic choice leaves out a column (None: it is a value column)."""
+    if is_label_column(name):
+        return "label name"
+    if _is_temporal(series):
+        return "timestamps"
+    kind = _container_kind(series)
+    if kind is not None:
+        return f"holds {kind}"
+    if _is_text_dtype(series) and _all_text(series):
+        return "text"
+    return None
+
+
+def classify_columns(df: pd.DataFrame, timestamp: str | None = None) -> tuple[list[str], dict[str, str]]:
+    """Split the columns other than the timestamp into value columns and columns left out.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table (or a chunk of it).
+    timestamp : str, optional
+        The timestamp column, in neither list.
+
+    Returns
+    -------
+    tuple of (list of str, dict of str to str)
+        The value columns, in table order, and the columns left out with the reason:
+        ``"label name"`` (:data:`LABEL_COLUMNS`), ``"timestamps"`` (another datetime
+        column), ``"holds lists"`` / ``"holds dicts"`` / ``"holds bytes"`` (e.g. Parquet
+        list, struct and binary columns) or ``"text"`` (no cell parses as a number,
+        e.g. host names).
+    """
+    chosen, left_out = [], {}
+    for name in df.columns:
+        if name == timestamp:
+            continue
+        reason = _left_out_reason(df[name], name)
+        if reason is None:
+            chosen.append(name)
+        else:
+            left_out[name] = reason
+    return chosen, left_out
+
+
+def _no_numeric_columns(df: pd.DataFrame, source: str) -> DataError:
+    """The error for a table without value columns; says how a CSV file was read
+    (``df.attrs["csv_dialect"]``), since a wrong separator makes every column text."""
+    dialect = df.attrs.get("csv_dialect")
+    how = f"read as {dialect}; " if dialect else ""
+    return DataError(f"{source} has no numeric columns ({how}columns: {_listing(df)})")
+
+
+def _check_requested(series: pd.Series, name: str, source: str) -> None:
+    """DataError if a column the user asked for cannot hold numbers (timestamps, containers)."""
+    if _is_temporal(series):
+        raise DataError(f"{source}: column '{name}' holds timestamps, not numbers")
+    kind = _container_kind(series)
+    if kind is not None:
+        raise DataError(f"{source}: column '{name}' holds {kind}, not numbers")
+
+
 def find_value_columns(
     df: pd.DataFrame,
     timestamp: str | None = None,
@@ -144,21 +247,24 @@ def find_value_columns(
     timestamp : str, optional
         The timestamp column (from :func:`find_timestamp`), never a value column.
     columns : sequence of str, optional
-        Columns requested by the user; they must exist and must not be all text.
+        Columns requested by the user; they must exist and must hold numbers.
     source : str, default "input"
         Name of the data (usually the file name) for messages.
 
     Returns
     -------
     list of str
-        ``columns`` if given; else every column except the timestamp, label-like
-        columns (:data:`LABEL_COLUMNS`), other datetime columns, and columns that are
-        entirely text (no cell parses as a number, e.g. host names).
+        ``columns`` if given; else the value columns of :func:`classify_columns`:
+        every column except the timestamp, label-like columns (:data:`LABEL_COLUMNS`),
+        other datetime columns, columns of lists, dicts or bytes, and columns that are
+        entirely text.
 
     Raises
     ------
     DataError
-        If a requested column is missing or all text, or no value column remains.
+        If a requested column is missing or holds timestamps, lists, dicts, bytes or
+        only text, or no value column remains (the message says how a CSV file was
+        read when ``df.attrs["csv_dialect"]`` is set).
     """
     if columns is not None:
         columns = list(columns)
@@ -169,29 +275,119 @@ def find_value_columns(
             raise DataError(f"{source} has no {word} {names} (columns: {_listing(df)})")
         for name in columns:
             series = df[name]
-            if _is_temporal(series):
-                raise DataError(f"{source}: column '{name}' holds timestamps, not numbers")
+            _check_requested(series, name, source)
             if _is_text_dtype(series) and _all_text(series):
                 raise DataError(f"{source}: column '{name}' holds text, not numbers")
         if not columns:
             raise DataError(f"{source}: no value columns were given")
         return columns
 
-    chosen = []
-    for name in df.columns:
-        series = df[name]
-        if name == timestamp or _is_label(name) or _is_temporal(series):
-            continue
-        if _is_text_dtype(series) and _all_text(series):
-            continue
-        chosen.append(name)
+    chosen, _ = classify_columns(df, timestamp)
     if not chosen:
-        raise DataError(f"{source} has no numeric columns (columns: {_listing(df)})")
+        raise _no_numeric_columns(df, source)
     return chosen
+
+
+class FitColumns(NamedTuple):
+    """The value columns chosen for fitting (see :func:`choose_fit_columns`)."""
+
+    channels: list[str]
+    values: np.ndarray  # (n_rows, n_channels) float64, NaN where missing
+    left_out: dict[str, str]  # column -> why it was left out
+    constant: list[str]  # channels with a single value in the training data
+
+    def warnings(self, source: str = "input") -> list[str]:
+        """One-line messages about the columns left out and the constant channels."""
+        messages = []
+        if self.left_out:
+            listed = ", ".join(f"{name} ({why})" for name, why in self.left_out.items())
+            messages.append(f"{source}: left out column(s) {listed}; choose the columns explicitly to use them")
+        if self.constant:
+            messages.append(f"{source}: column(s) {', '.join(self.constant)} are constant in the training data, "
+                            "so any change in them will look anomalous")
+        return messages
+
+
+def _constant_values(values: np.ndarray) -> dict[int, float]:
+    """{column index: value} for the columns whose present values are all equal."""
+    constant = {}
+    for j in range(values.shape[1]):
+        present = values[:, j][~np.isnan(values[:, j])]
+        if len(present) and present.min() == present.max():
+            constant[j] = float(present[0])
+    return constant
+
+
+def choose_fit_columns(
+    df: pd.DataFrame,
+    timestamp: str | None = None,
+    columns: Sequence[str] | None = None,
+    source: str = "input",
+) -> FitColumns:
+    """Choose and convert the value columns of training data.
+
+    As :func:`find_value_columns`; when the columns are chosen automatically, a column
+    that is constant 0 or constant 1 in ``df`` is left out too: a flag that never
+    changes carries no signal, and any later change would look anomalous. Columns
+    that are constant at another value are kept (see :meth:`FitColumns.warnings`).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The training table.
+    timestamp : str, optional
+        The timestamp column, never a value column.
+    columns : sequence of str, optional
+        Columns requested by the user: all kept, none reported as left out.
+    source : str, default "input"
+        Name of the data (usually the file name) for messages.
+
+    Returns
+    -------
+    FitColumns
+        The channels, their values (missing values NaN), the columns left out with
+        the reason (empty for requested columns) and the constant channels.
+
+    Raises
+    ------
+    DataError
+        As :func:`find_value_columns` and :func:`to_values`; also when every value
+        column is a constant 0/1 flag.
+    """
+    if columns is not None:
+        chosen, left_out = find_value_columns(df, timestamp, columns, source), {}
+    else:
+        chosen, left_out = classify_columns(df, timestamp)
+        if not chosen:
+            raise _no_numeric_columns(df, source)
+    values = to_values(df, chosen, source)
+    constant = _constant_values(values)
+    flags = [j for j, value in constant.items() if value in (0.0, 1.0)] if columns is None else []
+    if len(flags) == len(chosen):
+        listed = ", ".join(f"{chosen[j]} (constant {constant[j]:g})" for j in flags)
+        raise DataError(f"{source} has no value columns but constant 0/1 flags: {listed}")
+    left_out.update({chosen[j]: f"constant {constant[j]:g}" for j in flags})
+    left_out = {name: left_out[name] for name in df.columns if name in left_out}  # table order
+    keep = [j for j in range(len(chosen)) if j not in flags]
+    return FitColumns([chosen[j] for j in keep], values[:, keep], left_out,
+                      [chosen[j] for j in keep if j in constant])
 
 
 def _first_row(df: pd.DataFrame, mask: np.ndarray) -> object:
     return df.index[int(np.argmax(mask))]
+
+
+def _check_finite(column: np.ndarray, df: pd.DataFrame, name: str, source: str) -> None:
+    """DataError naming the first infinite value or value beyond float32's range."""
+    infinite = np.isinf(column)
+    if infinite.any():
+        raise DataError(f"{source}: column '{name}' has an infinite value at row {_first_row(df, infinite)}")
+    with np.errstate(over="ignore"):
+        huge = np.isinf(column.astype(np.float32))  # beyond FLOAT32_MAX by more than float32's rounding
+    if huge.any():
+        pos = int(np.argmax(huge))
+        raise DataError(f"{source}: column '{name}' has {column[pos]:g} at row {df.index[pos]}, beyond the "
+                        f"float32 range the model computes in (largest magnitude {FLOAT32_MAX:.7g})")
 
 
 def to_values(df: pd.DataFrame, columns: Sequence[str], source: str = "input") -> np.ndarray:
@@ -218,8 +414,10 @@ def to_values(df: pd.DataFrame, columns: Sequence[str], source: str = "input") -
     Raises
     ------
     DataError
-        If a column is missing, holds timestamps, has a text cell that is not a
-        number, or an infinite value (the message names column and row).
+        If a column is missing, holds timestamps, lists, dicts or bytes, has a text
+        cell that is not a number, an infinite value, or a value beyond float32's
+        range (:data:`FLOAT32_MAX`, where the model would see infinity); the message
+        names column and row.
     """
     columns = list(columns)
     out = np.empty((len(df), len(columns)), dtype=np.float64)
@@ -227,8 +425,7 @@ def to_values(df: pd.DataFrame, columns: Sequence[str], source: str = "input") -
         if name not in df.columns:
             raise DataError(f"{source} has no column '{name}' (columns: {_listing(df)})")
         series = df[name]
-        if _is_temporal(series):
-            raise DataError(f"{source}: column '{name}' holds timestamps, not numbers")
+        _check_requested(series, name, source)
         if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
             column = series.to_numpy(dtype=np.float64, na_value=np.nan)
         else:
@@ -240,9 +437,7 @@ def to_values(df: pd.DataFrame, columns: Sequence[str], source: str = "input") -
                 raise DataError(
                     f"{source}: column '{name}' has text '{cell}' at row {df.index[pos]} (numbers expected)"
                 )
-        infinite = np.isinf(column)
-        if infinite.any():
-            raise DataError(f"{source}: column '{name}' has an infinite value at row {_first_row(df, infinite)}")
+        _check_finite(column, df, name, source)
         out[:, j] = column
     return out
 
@@ -419,15 +614,67 @@ class GapFiller:
         return f"{source}: column '{name}' has {what} (at most {self.max_gap} are filled; see max_gap)"
 
 
-def read_labels(df: pd.DataFrame, column: str = "label", source: str = "input") -> np.ndarray:
-    """The 0/1 label column of ``df`` as an int array; DataError if it is missing,
-    has gaps or holds anything but 0 and 1 (naming the row)."""
-    if column not in df.columns:
-        raise DataError(f"{source} has no label column {column!r} (columns: {_listing(df)}); "
-                        f"choose one with --label-column")
-    values = to_values(df, [column], source)[:, 0]
+def find_label_column(df: pd.DataFrame, explicit: str | None = None, source: str = "input") -> str | None:
+    """Return the name of the 0/1 label column, or None.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The labelled table.
+    explicit : str, optional
+        Column named by the user; it must exist.
+    source : str, default "input"
+        Name of the data (usually the file name) for messages.
+
+    Returns
+    -------
+    str or None
+        ``explicit`` if given; else the first column whose name is label-like
+        (:data:`LABEL_COLUMNS`, case-insensitive, the columns fitting leaves out);
+        else None.
+
+    Raises
+    ------
+    DataError
+        If ``explicit`` is not a column of ``df``.
+    """
+    if explicit is not None:
+        if explicit not in df.columns:
+            raise DataError(f"{source} has no label column '{explicit}' (columns: {_listing(df)})")
+        return explicit
+    return next((name for name in df.columns if is_label_column(name)), None)
+
+
+def read_labels(df: pd.DataFrame, column: str | None = None, source: str = "input") -> np.ndarray:
+    """The 0/1 label column of ``df`` as an int8 array.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The labelled table.
+    column : str, optional
+        The label column; default found by :func:`find_label_column`.
+    source : str, default "input"
+        Name of the data (usually the file name) for messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        int8 array of 0 and 1, one per row.
+
+    Raises
+    ------
+    DataError
+        If there is no such column, or it has gaps or holds anything but 0 and 1
+        (naming the row).
+    """
+    name = find_label_column(df, column, source)
+    if name is None:
+        raise DataError(f"{source} has no label column (looked for {', '.join(LABEL_COLUMNS)}; "
+                        f"columns: {_listing(df)})")
+    values = to_values(df, [name], source)[:, 0]
     bad = ~np.isin(values, (0.0, 1.0))
     if bad.any():
         row = _first_row(df, bad)
-        raise DataError(f"{source}: label column {column!r} must hold 0 or 1, found {values[bad][0]:g} at row {row}")
+        raise DataError(f"{source}: label column {name!r} must hold 0 or 1, found {values[bad][0]:g} at row {row}")
     return values.astype(np.int8)

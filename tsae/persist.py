@@ -24,6 +24,9 @@ The tsae header is the caller's free-form JSON dict plus three fields added by
     (without ``checksum``) and of every tensor, see :func:`compute_checksum`.
     Changing any header value or any weight byte makes verification fail.
 
+:func:`read_header` needs neither torch nor safetensors (``tsae info`` starts fast):
+they are imported by the functions that handle tensors.
+
 The file can be inspected without tsae::
 
     import json, struct
@@ -38,13 +41,13 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-import safetensors.torch
-import torch
+from tsae.atomic import ANY, ChangedError, atomic_file
+from tsae.errors import ModelFileError, TsaeError
 
-from tsae.errors import ModelFileError
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "FORMAT",
@@ -72,8 +75,9 @@ _RESERVED_TENSOR_NAMES = frozenset({"__metadata__"})
 # --------------------------------------------------------------------------- save
 
 
-def save_model_file(path: str | os.PathLike, header: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> None:
-    """Write a model file atomically.
+def save_model_file(path: str | os.PathLike, header: Mapping[str, Any], tensors: Mapping[str, torch.Tensor],
+                    expect=ANY) -> None:
+    """Write a model file atomically (:func:`tsae.atomic.atomic_file`).
 
     The file is written to a temporary file in the same directory, flushed to
     disk, then moved over ``path`` with :func:`os.replace`. If anything fails, no
@@ -91,6 +95,9 @@ def save_model_file(path: str | os.PathLike, header: Mapping[str, Any], tensors:
     tensors : mapping of str to torch.Tensor
         The weights. Contiguous CPU copies are saved; the caller's tensors and
         mapping are not modified. May be empty.
+    expect : FileIdentity, None or tsae.atomic.ANY
+        Replace ``path`` only if it is still this file (None: only if there is
+        none); the default replaces whatever is there.
 
     Raises
     ------
@@ -101,17 +108,23 @@ def save_model_file(path: str | os.PathLike, header: Mapping[str, Any], tensors:
         If a tensor name is reserved by safetensors (``__metadata__``).
     ModelFileError
         If the file cannot be written (for example, the directory is missing).
+    tsae.atomic.ChangedError
+        If ``expect`` is given and ``path`` changed meanwhile.
     """
+    import safetensors.torch
+
     path = os.fspath(path)
     cpu_tensors = _cpu_copies(tensors)
     full_header = _complete_header(header, cpu_tensors)
     metadata = {_METADATA_KEY: json.dumps(full_header, ensure_ascii=False)}
     data = safetensors.torch.save(cpu_tensors, metadata=metadata)
-    _write_atomically(path, data)
+    _write_atomically(path, data, expect)
 
 
 def _cpu_copies(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Validate ``tensors`` and return contiguous, detached CPU copies."""
+    import torch
+
     if not isinstance(tensors, Mapping):
         raise TypeError(f"tensors must be a dict of name -> torch.Tensor, not {type(tensors).__name__}")
     copies = {}
@@ -144,55 +157,15 @@ def _complete_header(header: Mapping[str, Any], tensors: Mapping[str, torch.Tens
     return full
 
 
-def _write_atomically(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and :func:`os.replace`."""
-    directory = os.path.dirname(os.path.abspath(path))
+def _write_atomically(path: str, data: bytes, expect=ANY) -> None:
+    """Write ``data`` to ``path`` through :func:`tsae.atomic.atomic_file`."""
     try:
-        fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    except OSError as exc:
-        raise ModelFileError(f"cannot write model file {path}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_file(path, "wb", expect=expect, what="model file") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_path, _default_file_mode())
-        os.replace(tmp_path, path)
-    except BaseException as exc:
-        _remove_quietly(tmp_path)
-        if isinstance(exc, OSError):
-            raise ModelFileError(f"cannot write model file {path}: {exc.strerror or exc}") from exc
+    except ChangedError:
         raise
-    _fsync_directory(directory)
-
-
-def _default_file_mode() -> int:
-    """Mode of a newly created regular file under the current umask (mkstemp uses 0600)."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _remove_quietly(path: str) -> None:
-    """Delete ``path`` if it exists, ignoring errors."""
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def _fsync_directory(directory: str) -> None:
-    """Persist the rename on POSIX; best effort (not possible on every platform)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    except TsaeError as exc:
+        raise ModelFileError(str(exc)) from None
 
 
 # ------------------------------------------------------------------------ checksum
@@ -246,6 +219,8 @@ def _hash_field(digest: Any, data: bytes | memoryview) -> None:
 
 def _raw_bytes(tensor: torch.Tensor) -> memoryview:
     """The tensor's elements as bytes in C order (no copy if already contiguous on CPU)."""
+    import torch
+
     flat = tensor.detach().to("cpu").contiguous().reshape(-1)
     return memoryview(flat.view(torch.uint8).numpy()).cast("B")
 
@@ -480,6 +455,8 @@ def _data_size(path: str, outer: dict[str, Any]) -> int:
 
 def _load_tensors(path: str, data: bytes) -> dict[str, torch.Tensor]:
     """Decode the tensors with safetensors (no pickle), as a ModelFileError on failure."""
+    import safetensors.torch
+
     try:
         return safetensors.torch.load(data)
     except Exception as exc:  # noqa: BLE001 - any failure to decode untrusted bytes

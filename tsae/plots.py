@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .atomic import save_figure
+
 
 def plot_scores(values: np.ndarray, channels: list[str], scores: np.ndarray, cutoff: float, path,
                 labels: np.ndarray | None = None, x=None, title: str = "") -> None:
@@ -40,8 +42,10 @@ def plot_scores(values: np.ndarray, channels: list[str], scores: np.ndarray, cut
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        save_figure(fig, path, dpi=110)
+    finally:
+        plt.close(fig)
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -72,5 +76,7 @@ def plot_pr_curve(labels: np.ndarray, scores: np.ndarray, cutoff: float, path) -
     ax.set_ylim(0, 1.01)
     ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        save_figure(fig, path, dpi=110)
+    finally:
+        plt.close(fig)

@@ -7,8 +7,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .errors import ConfigError
+from .header import check_choice, check_dict, check_numbers
+from .options import SCALINGS
 
-METHODS = ("standard", "robust", "minmax", "none")
+METHODS = SCALINGS
 
 
 @dataclass
@@ -51,5 +53,30 @@ class Scaler:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Scaler":
-        return cls(**d)
+    def from_dict(cls, d: dict, n_channels: int) -> "Scaler":
+        """Rebuild a fitted scaler from :meth:`to_dict` output (the model header's
+        ``scaler``), checking every field.
+
+        Parameters
+        ----------
+        d : dict
+            ``method``, ``center`` and ``scale``.
+        n_channels : int
+            The number of channels the scaler must have.
+
+        Returns
+        -------
+        Scaler
+
+        Raises
+        ------
+        ConfigError
+            Naming the field (``scaler.method``, ``scaler.center``, ``scaler.scale``):
+            a missing or unknown key, an unknown method, or ``center`` and ``scale``
+            that are not ``n_channels`` finite numbers (``scale`` positive).
+        """
+        check_dict(d, "scaler", ("method", "center", "scale"))
+        method = check_choice(d["method"], "scaler.method", METHODS)
+        center = check_numbers(d["center"], "scaler.center", n_channels)
+        scale = check_numbers(d["scale"], "scaler.scale", n_channels, positive=True)
+        return cls(method, center, scale)

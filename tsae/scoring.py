@@ -32,9 +32,10 @@ import numpy as np
 import torch
 
 from .errors import ConfigError
+from .options import SCORE_MODES
 from .windows import add_window_errors, sliding_windows
 
-MODES = ("window", "overlap", "causal")
+MODES = SCORE_MODES
 
 
 # CPU kernels for very small batches (here: < 16 windows) round differently from the

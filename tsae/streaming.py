@@ -8,16 +8,27 @@ of the point that became final, ``delay = window - 1`` rows earlier (``event.row
 says which). A model fitted with ``score_mode="causal"`` scores the point that just
 arrived (delay 0).
 
-Missing values follow the batch policy (forward fill of runs up to ``max_gap``).
-A row that cannot be used (text, inf, a wrong number of values, a gap longer than
-``max_gap``) raises DataError with ``on_error="raise"``; with ``on_error="skip"``
-it is dropped and the returned event carries a ``warning`` (``ready`` False, no
-score), so the stream goes on with the next row. Event rules (min length, merge,
-cool-down) are applied by the batch path only; the stream flags by the threshold.
+Missing values are those of the batch path (``None``, NaN, ``pd.NA``, and the
+texts ``""``, ``NA``, ``N/A``, ``null``, ``nan``... of ``tsae.frames``) and follow
+its policy (forward fill of runs up to ``max_gap``). A row that cannot be used
+(text, an infinite value, a value beyond float32's range -- the model computes in
+float32, where it would become infinite --, a wrong number of values, a gap longer
+than ``max_gap``) raises DataError naming the channel and the stream row with
+``on_error="raise"``; with ``on_error="skip"`` it is dropped and the returned event
+carries a ``warning`` (``ready`` False, no score), so the stream goes on with the
+next row. Event rules (min length, merge, cool-down) are applied by the batch path
+only; the stream flags by the threshold.
+
+``state_dict()`` is a JSON-ready snapshot to resume after a restart. It records a
+fingerprint of the model (:func:`model_fingerprint`) and is checked whole before it
+is restored: a state of another model, of another layout version, with missing or
+mistyped entries or with counters that disagree raises ConfigError, and the scorer
+is left as it was.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -28,10 +39,17 @@ import pandas as pd
 import torch
 
 from .errors import ConfigError, DataError
-from .frames import GapFiller, to_values
+from .frames import _MISSING_TEXT, GapFiller, to_values
+from .header import check_dict, check_int, check_numbers
+from .persist import compute_checksum
 from .runtime import default_threads
 
-STATE_VERSION = 1
+#: Layout of ``state_dict()``; 2 added the model fingerprint.
+STATE_VERSION = 2
+#: Largest magnitude of a value, raw or scaled: the model computes in float32.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+_STATE_KEYS = ("version", "model", "channels", "rows", "stamps", "gaps", "scorer")
+_BEYOND_FLOAT32 = f"beyond the float32 range the model computes in (|value| and |scaled value| <= {FLOAT32_MAX:g})"
 
 
 @dataclass
@@ -60,6 +78,40 @@ class StreamEvent:
         elif isinstance(self.timestamp, np.generic):
             d["timestamp"] = self.timestamp.item()
         return d
+
+
+def model_fingerprint(detector) -> str:
+    """What a stream state is valid for: a checksum (``tsae.persist.compute_checksum``)
+    of the detector's weights, channels, window, score mode, scaler, channel weights
+    and max_gap.
+
+    The threshold and event rules are left out: a state holds no flags, so a stream
+    resumes across a recalibration. The same model saved and loaded has the same
+    fingerprint.
+    """
+    weights = detector.channel_weights_
+    fields = {"channels": list(detector.channels_), "window": int(detector.window_),
+              "score_mode": detector.score_mode, "scaler": detector.scaler_.to_dict(),
+              "channel_weights": None if weights is None else [float(w) for w in weights],
+              "max_gap": int(detector.max_gap)}
+    return compute_checksum(fields, detector.module_.state_dict())
+
+
+def _check_values(values, field: str, n: int) -> list[float]:
+    """``n`` finite numbers within float32's range (the scorer's context, the last
+    values of the gap filler); ConfigError naming ``field`` otherwise."""
+    numbers = check_numbers(values, field, n)
+    if any(abs(v) > FLOAT32_MAX for v in numbers):
+        raise ConfigError(f"field '{field}' holds a value {_BEYOND_FLOAT32}")
+    return numbers
+
+
+def _is_missing(value) -> bool:
+    """True for what the batch path reads as missing: null-like scalars (None, NaN,
+    pd.NA, NaT) and the missing-value texts of ``tsae.frames`` (any case, padded)."""
+    if isinstance(value, str):
+        return value.strip().lower() in _MISSING_TEXT
+    return pd.api.types.is_scalar(value) and bool(pd.isna(value))
 
 
 class StreamingScorer:
@@ -114,45 +166,85 @@ class StreamingScorer:
                            self.scorer.n_emitted - 1, stamp, self.delay)
 
     def _row_values(self, row) -> np.ndarray:
+        """The row's values in channel order, NaN where missing (DataError for a row
+        that cannot be used, naming the stream row and the channel)."""
         if isinstance(row, (dict, pd.Series)):
-            missing = [c for c in self.channels if c not in row]
+            missing = [str(c) for c in self.channels if c not in row]
             if missing:
                 raise DataError(f"stream row {self.rows} lacks channel(s) {', '.join(missing)}")
             row = [row[c] for c in self.channels]
         values = np.asarray(row, dtype=object).ravel()
         if len(values) != len(self.channels):
             raise DataError(f"stream row {self.rows} has {len(values)} values; the model has "
-                            f"{len(self.channels)} channels ({', '.join(self.channels)})")
-        out = np.empty(len(values))
-        for j, v in enumerate(values):
-            if v is None or v is pd.NA or (isinstance(v, str) and v.strip() in ("", "NA", "NaN", "nan", "null")):
-                out[j] = np.nan
-                continue
-            try:
-                out[j] = float(v)
-            except (TypeError, ValueError):
-                raise DataError(f"stream row {self.rows}: channel '{self.channels[j]}' has text {v!r} "
-                                f"(numbers expected)") from None
-            if math.isinf(out[j]):
-                raise DataError(f"stream row {self.rows}: channel '{self.channels[j]}' is infinite")
-        return out
+                            f"{len(self.channels)} channels ({', '.join(map(str, self.channels))})")
+        return np.array([self._cell(v, j) for j, v in enumerate(values)], dtype=np.float64)
+
+    def _cell(self, value, j: int) -> float:
+        """One value of channel ``j`` as a float (NaN if missing), checked like the batch path
+        plus the float32 range the model computes in."""
+        if _is_missing(value):
+            return math.nan
+        where = f"stream row {self.rows}: channel '{self.channels[j]}'"
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            raise DataError(f"{where} has text {value!r:.60} (numbers expected)") from None
+        except OverflowError:  # an integer beyond any float, so beyond float32
+            x = math.inf
+        else:
+            if math.isinf(x):
+                raise DataError(f"{where} is infinite")
+        if not (abs(x) <= FLOAT32_MAX and abs((x - self.center[j]) / self.scale[j]) <= FLOAT32_MAX):
+            shown = f"{x:g}" if math.isfinite(x) else f"an integer of {value.bit_length()} bits"
+            raise DataError(f"{where} has {shown}, {_BEYOND_FLOAT32}")
+        return x
 
     # ------------------------------------------------------------ a batch
     def update_many(self, frame) -> pd.DataFrame:
         """Add many rows at once (a DataFrame with the fitted channels, or an array
         (n, C)), vectorised. Returns the points whose scores became final:
-        columns ``row``, ``timestamp``, ``score``, ``is_anomaly``. Bad rows raise."""
-        if not isinstance(frame, pd.DataFrame):
-            frame = pd.DataFrame(np.asarray(frame, dtype=np.float64).reshape(-1, len(self.channels)),
-                                 columns=self.channels)
-        missing = [c for c in self.channels if c not in frame.columns]
+        columns ``row``, ``timestamp``, ``score``, ``is_anomaly``. Bad rows raise DataError
+        naming the column and the stream row, and leave the stream as it was."""
+        frame = self._as_frame(frame)
+        missing = [str(c) for c in self.channels if c not in frame.columns]
         if missing:
             raise DataError(f"stream batch lacks channel(s) {', '.join(missing)}")
-        x = self.gaps.fill(to_values(frame, self.channels, "stream batch"), self.rows, "stream batch", self.channels)
+        numbered = frame.set_axis(pd.RangeIndex(self.rows, self.rows + len(frame)))  # messages name stream rows
+        values = to_values(numbered, self.channels, "stream batch")
+        self._check_range(values)
+        x = self.gaps.fill(values, self.rows, "stream batch", self.channels)
         ts_col = self.detector.timestamp_
         self.stamps.extend(frame[ts_col].tolist() if ts_col in frame.columns else [None] * len(frame))
         self.rows += len(frame)
         return self._final(self.scorer.push(((x - self.center) / self.scale).astype(np.float32)))
+
+    def _as_frame(self, block) -> pd.DataFrame:
+        """``block`` as a DataFrame: as it is, or an array (n, C) (or flat, n * C values)
+        with the fitted channels as columns."""
+        if isinstance(block, pd.DataFrame):
+            return block
+        try:
+            values = np.asarray(block)
+        except ValueError:  # ragged rows
+            raise DataError("stream batch must be a DataFrame or an array (rows, channels); its rows differ "
+                            "in length") from None
+        n = len(self.channels)
+        if values.ndim == 1 and values.size % n == 0:
+            values = values.reshape(-1, n)
+        if values.ndim != 2 or values.shape[1] != n:
+            raise DataError(f"stream batch has shape {values.shape}; the model has {n} channels "
+                            f"({', '.join(map(str, self.channels))})")
+        return pd.DataFrame(values, columns=self.channels)
+
+    def _check_range(self, values: np.ndarray) -> None:
+        """DataError naming the first value of a batch (rows from ``self.rows``) that, raw
+        or scaled, is beyond float32's range."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            bad = (np.abs(values) > FLOAT32_MAX) | (np.abs((values - self.center) / self.scale) > FLOAT32_MAX)
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            raise DataError(f"stream batch: column '{self.channels[j]}' has {values[i, j]:g} at row "
+                            f"{self.rows + int(i)}, {_BEYOND_FLOAT32}")
 
     def flush(self) -> pd.DataFrame:
         """End of stream: scores of the last ``delay`` rows (window and overlap modes), averaged
@@ -169,17 +261,121 @@ class StreamingScorer:
                              "is_anomaly": np.where(valid, scores > self.detector.threshold_.cutoff_, False)})
 
     # ---------------------------------------------------------------- state
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """:func:`model_fingerprint` of the detector (computed once)."""
+        return model_fingerprint(self.detector)
+
     def state_dict(self) -> dict:
-        """JSON-ready state to resume after a restart without re-warming."""
-        return {"version": STATE_VERSION, "channels": self.channels, "rows": self.rows,
+        """JSON-ready state to resume after a restart without re-warming.
+
+        Returns
+        -------
+        dict
+            ``version`` (:data:`STATE_VERSION`), ``model`` (:attr:`fingerprint`),
+            ``channels``, ``rows`` (accepted so far), ``stamps`` (timestamps, as
+            text, of the rows not scored yet), ``gaps`` (the gap filler's state)
+            and ``scorer`` (the point scorer's: last ``window - 1`` scaled rows,
+            pending sums, counters).
+        """
+        return {"version": STATE_VERSION, "model": self.fingerprint, "channels": self.channels, "rows": self.rows,
                 "stamps": [None if s is None else str(s) for s in self.stamps],
                 "gaps": self.gaps.state_dict(), "scorer": self.scorer.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict` output (for the same model)."""
-        if state.get("version") != STATE_VERSION or state.get("channels") != self.channels:
-            raise ConfigError("stream state does not match this model (other channels or state version)")
-        self.rows = int(state["rows"])
+        """Restore :meth:`state_dict` output, checked whole before anything changes.
+
+        Parameters
+        ----------
+        state : dict
+            A state of this model (the same weights, channels, window, score mode,
+            scaler, channel weights and max_gap; the threshold may differ).
+
+        Raises
+        ------
+        ConfigError
+            One line saying what is wrong: not a state of this layout version, of
+            another model, a missing or mistyped entry, or counters that disagree
+            (rows accepted, rows scored, pending sums, timestamps). The scorer is
+            left as it was.
+        """
+        try:
+            self._check_state(state)
+        except ConfigError as exc:
+            raise ConfigError(f"stream state {exc}") from None
+        self.rows = state["rows"]
         self.stamps = deque(state["stamps"])
         self.gaps.load_state_dict(state["gaps"])
         self.scorer.load_state_dict(state["scorer"])
+
+    def _check_state(self, state) -> None:
+        """ConfigError (to be prefixed with "stream state") unless ``state`` is a
+        consistent state of this model."""
+        version = state.get("version") if isinstance(state, dict) else None
+        if isinstance(state, dict) and (type(version) is not int or version != STATE_VERSION):
+            raise ConfigError(f"has layout version {version!r:.20}; this tsae reads version {STATE_VERSION} "
+                              f"(start the stream afresh)")
+        check_dict(state, "", _STATE_KEYS)
+        if state["channels"] != self.channels:
+            raise ConfigError(f"is for channels {state['channels']!r:.80}; this model has {self.channels!r:.80}")
+        if state["model"] != self.fingerprint:
+            raise ConfigError(f"is for another model (fingerprint {state['model']!r:.20}, this model's is "
+                              f"{self.fingerprint:.20}): other weights, scaler, window, score mode or max_gap")
+        rows = check_int(state["rows"], "rows")
+        emitted = self._check_scorer_state(state["scorer"], rows)
+        self._check_gap_state(state["gaps"], rows)
+        stamps = state["stamps"]
+        if not isinstance(stamps, list) or not all(s is None or isinstance(s, str) for s in stamps):
+            raise ConfigError(f"field 'stamps' must be a list of timestamps (text or null), got {stamps!r:.60}")
+        if len(stamps) != rows - emitted:
+            raise ConfigError(f"is inconsistent: {len(stamps)} timestamps for the {rows - emitted} rows not "
+                              f"scored yet")
+
+    def _check_scorer_state(self, scorer, rows: int) -> int:
+        """Check the point scorer's state against ``rows`` accepted; return its scored rows."""
+        check_dict(scorer, "scorer", ("mode", "window", "context", "pending", "n_seen", "n_emitted"))
+        if scorer["mode"] != self.scorer.mode or scorer["window"] != self.scorer.window:
+            raise ConfigError(f"field 'scorer' is for mode {scorer['mode']!r:.20}, window {scorer['window']!r:.20}; "
+                              f"this model has mode {self.scorer.mode!r}, window {self.scorer.window}")
+        seen = check_int(scorer["n_seen"], "scorer.n_seen")
+        emitted = check_int(scorer["n_emitted"], "scorer.n_emitted")
+        expected = rows if self.scorer.mode == "causal" else max(0, rows - self.delay)
+        if (seen, emitted) != (rows, expected):
+            raise ConfigError(f"is inconsistent: {rows} rows accepted, but the scorer saw {seen} and scored "
+                              f"{emitted} (expected {rows} and {expected})")
+        context = scorer["context"]
+        n_context = min(rows, self.scorer.window - 1)
+        if not isinstance(context, list) or len(context) != n_context:
+            raise ConfigError(f"field 'scorer.context' must hold the last {n_context} rows, got "
+                              f"{len(context) if isinstance(context, list) else repr(context)[:40]}")
+        for i, values in enumerate(context):
+            _check_values(values, f"scorer.context[{i}]", len(self.channels))
+        pending = check_numbers(scorer["pending"], "scorer.pending", rows - emitted)
+        if any(p < 0 for p in pending):
+            raise ConfigError("field 'scorer.pending' holds a negative sum of squared errors")
+        return emitted
+
+    def _check_gap_state(self, gaps, rows: int) -> None:
+        """Check the gap filler's state against ``rows`` accepted."""
+        check_dict(gaps, "gaps", ("max_gap", "last", "open"))
+        if type(gaps["max_gap"]) is not int or gaps["max_gap"] != self.gaps.max_gap:
+            raise ConfigError(f"field 'gaps.max_gap' is {gaps['max_gap']!r:.20}; this model fills gaps of at "
+                              f"most {self.gaps.max_gap}")
+        if (gaps["last"] is None) != (gaps["open"] is None) or (rows and gaps["last"] is None):
+            raise ConfigError(f"field 'gaps' does not fit {rows} rows accepted (last {gaps['last']!r:.40}, "
+                              f"open {gaps['open']!r:.40})")
+        if gaps["last"] is None:
+            return
+        n = len(self.channels)
+        if not isinstance(gaps["last"], list) or len(gaps["last"]) != n or (rows and None in gaps["last"]):
+            raise ConfigError(f"field 'gaps.last' must hold the last value of each of the {n} channels, "
+                              f"got {gaps['last']!r:.60}")
+        _check_values([v for v in gaps["last"] if v is not None], "gaps.last", n - gaps["last"].count(None))
+        runs = gaps["open"]
+        if not isinstance(runs, list) or len(runs) != n:
+            raise ConfigError(f"field 'gaps.open' must hold {n} run lengths, got {runs!r:.60}")
+        for j, run in enumerate(runs):
+            check_int(run, f"gaps.open[{j}]")
+            if run > min(self.gaps.max_gap, rows):
+                raise ConfigError(f"field 'gaps.open[{j}]' is a run of {run} missing values; at most "
+                                  f"{min(self.gaps.max_gap, rows)} can be open after {rows} rows")

@@ -8,9 +8,12 @@ plain dict (``to_dict`` / ``threshold_from_dict``) so it can live in the model f
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from .errors import ConfigError, DataError, NotFittedError
+from .header import check_dict, check_number
 
 _THRESHOLDS: dict[str, type] = {}
 
@@ -93,19 +96,75 @@ def parse_threshold(spec: str, allow_pr: bool = False) -> Threshold:
     return cls(number)
 
 
+# What a fitted threshold learns besides its cutoff (stored with its parameters by
+# ``to_dict``): the entries of each, all numbers.
+_LEARNED = {"expected": ("precision", "recall", "fbeta", "beta"),
+            "tail": ("quantile", "t", "gamma", "sigma", "n", "n_t")}
+
+
 def threshold_from_dict(d: dict) -> Threshold:
-    """Rebuild a fitted threshold from ``Threshold.to_dict()`` output."""
-    d = dict(d)
-    cls = _THRESHOLDS.get(d.pop("method", None))
+    """Rebuild a fitted threshold from ``Threshold.to_dict()`` output (the model
+    header's ``threshold``), checking every field.
+
+    Parameters
+    ----------
+    d : dict
+        ``method``, the method's parameters, what it learned (``expected`` for
+        ``pr``, ``tail`` for ``pot``) and ``cutoff``.
+
+    Returns
+    -------
+    Threshold
+        Fitted: ``cutoff_`` is set.
+
+    Raises
+    ------
+    ConfigError
+        Naming the field (e.g. ``threshold.q``, ``threshold.cutoff``): an unknown
+        method, a missing or unknown key, a parameter of the wrong type or out of
+        range, or a cutoff that is not a finite number.
+    """
+    check_dict(d, "threshold", ("method", "cutoff"), closed=False)
+    cls = _THRESHOLDS.get(d["method"]) if isinstance(d["method"], str) else None
     if cls is None:
-        raise ConfigError(f"unknown threshold method in {d!r}")
-    cutoff = d.pop("cutoff", None)
-    fitted = {key: d.pop(key) for key in ("expected", "tail") if key in d}  # learned, not parameters
-    th = cls(**d)
-    for key, value in fitted.items():
-        setattr(th, key + "_", value)
-    th.cutoff_ = None if cutoff is None else float(cutoff)
+        raise ConfigError(f"field 'threshold.method': unknown threshold method {d['method']!r:.40}; "
+                          f"choose one of: {', '.join(_THRESHOLDS)}")
+    check_dict(d, "threshold", tuple(cls().to_dict()))
+    th = _construct(cls, d)
+    for key in _LEARNED:
+        if key in d:
+            setattr(th, key + "_", _learned(d[key], key))
+    th.cutoff_ = check_number(d["cutoff"], "threshold.cutoff")
     return th
+
+
+def _construct(cls: type, d: dict) -> Threshold:
+    """``cls`` built from its constructor arguments in ``d``, each checked on its own
+    (type, then range) so that an error names it, then together."""
+    params = {}
+    for key, parameter in inspect.signature(cls).parameters.items():
+        value = d[key]
+        if value is not None or parameter.default is not None:
+            check_number(value, f"threshold.{key}")
+        try:
+            cls(**{key: value})
+        except ConfigError as exc:
+            raise ConfigError(f"field 'threshold.{key}' is out of range: {exc}") from None
+        params[key] = value
+    try:
+        return cls(**params)
+    except ConfigError as exc:
+        raise ConfigError(f"field 'threshold' is invalid: {exc}") from None
+
+
+def _learned(value, key: str) -> dict | None:
+    """A learned summary (``expected``, ``tail``): null, or its numbers."""
+    if value is None:
+        return None
+    check_dict(value, f"threshold.{key}", _LEARNED[key])
+    for name in _LEARNED[key]:
+        check_number(value[name], f"threshold.{key}.{name}")
+    return value
 
 
 @_register

@@ -12,29 +12,7 @@ import torch
 
 from .corruption import Corruption
 from .errors import ConfigError
-
-
-@dataclass
-class TrainConfig:
-    """Training hyper-parameters; the defaults are ``Detector``'s (chosen on NAB and UCR,
-    ``benchmarks/results/variants.md``) and fit a 20,000-point series in seconds on a CPU."""
-
-    epochs: int = 20                 # maximum number of epochs
-    batch_size: int = 64             # windows per optimiser step
-    lr: float = 3e-3                 # Adam learning rate
-    weight_decay: float = 0.0        # Adam weight decay
-    patience: int = 5                # stop after this many epochs without validation improvement
-    max_windows: int = 1024          # examples (windows) drawn per epoch (fresh random draw each epoch)
-
-    def validate(self) -> None:
-        for key in ("epochs", "batch_size", "patience", "max_windows"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{key} must be a positive integer, got {value!r}")
-        if not self.lr > 0 or not math.isfinite(self.lr):
-            raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
-        if self.weight_decay < 0:
-            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+from .options import TrainConfig  # noqa: F401  (re-exported: the training loop's settings)
 
 
 def gather_windows(x: torch.Tensor, starts: torch.Tensor, window: int) -> torch.Tensor:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.signal import find_peaks
+
+from .errors import TsaeWarning
 
 MIN_WINDOW, MAX_WINDOW, DEFAULT_WINDOW = 16, 256, 64
 
@@ -40,14 +44,37 @@ def dominant_period(x: np.ndarray, max_lag: int = 2 * MAX_WINDOW, max_points: in
     return int(peaks[np.argmax(acf[peaks])])
 
 
-def auto_window(x: np.ndarray) -> int:
-    """Window length for ``x`` (n, C): the median dominant period over the channels
-    that have one, clipped to [MIN_WINDOW, MAX_WINDOW]; DEFAULT_WINDOW if none has.
-    Never longer than a quarter of the series.
+def auto_window(x: np.ndarray, limit: int | None = None) -> int:
+    """Window length for a series.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        The series, shape ``(n, C)``.
+    limit : int, optional
+        Longest window the caller can use (``Detector.fit``: the longest that leaves
+        enough training and validation windows).
+
+    Returns
+    -------
+    int
+        The median dominant period over the channels that have one, clipped to
+        [MIN_WINDOW, MAX_WINDOW]; DEFAULT_WINDOW if none has. Never longer than a
+        quarter of the series nor than ``limit``, and at least 2.
+
+    Warns
+    -----
+    TsaeWarning
+        When the series is too short for the window its period suggests.
     """
     periods = [p for p in (dominant_period(x[:, c]) for c in range(x.shape[1])) if p]
-    window = int(np.clip(np.median(periods), MIN_WINDOW, MAX_WINDOW)) if periods else DEFAULT_WINDOW
-    return int(max(2, min(window, len(x) // 4)))
+    wanted = int(np.clip(np.median(periods), MIN_WINDOW, MAX_WINDOW)) if periods else DEFAULT_WINDOW
+    longest = len(x) // 4 if limit is None else min(len(x) // 4, limit)
+    window = int(max(2, min(wanted, longest)))
+    if periods and window < wanted:
+        warnings.warn(f"the period of the series suggests a window of {wanted}, but {len(x)} rows leave room "
+                      f"for at most {window}: using window {window}", TsaeWarning, stacklevel=2)
+    return window
 
 
 def add_window_errors(acc: np.ndarray, errors: np.ndarray) -> None:

@@ -8,6 +8,16 @@ writes PNG figures and a ``metrics.json`` into an output folder.
 Run them with ``tsae mnist <experiment> --out DIR`` or ``run_experiment``.
 """
 
-from .experiments import EXPERIMENTS, run_experiment  # noqa: E402
+from .catalog import CATALOG
 
-__all__ = ["EXPERIMENTS", "run_experiment"]
+__all__ = ["CATALOG", "EXPERIMENTS", "run_experiment"]
+
+
+def __getattr__(name):
+    # The experiments import torch: load them on first use, so that reading the
+    # catalog (``tsae --help``) stays fast.
+    if name in ("EXPERIMENTS", "run_experiment"):
+        from . import experiments
+
+        return getattr(experiments, name)
+    raise AttributeError(f"module 'tsae.course' has no attribute {name!r}")

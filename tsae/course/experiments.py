@@ -3,8 +3,6 @@ its metrics; ``run_experiment`` adds the common fields and writes ``metrics.json
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +12,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
+from ..atomic import write_json
 from ..corruption import Corruption
 from ..errors import ConfigError
 from ..metrics import auc_roc
@@ -21,6 +20,7 @@ from ..models import get_model_class
 from ..runtime import resolve_device, torch_threads
 from ..thresholds import Percentile
 from . import figures
+from .catalog import CATALOG
 from .imagefit import decode, encode, fit_image_model, reconstruct, reconstruction_errors
 
 if TYPE_CHECKING:
@@ -64,8 +64,7 @@ BATCH_SIZE = 32
 
 
 def reconstruct_experiment(run: Run) -> dict:
-    """Originals above reconstructions, and the course's table: test MSE for each
-    model (``--model``, default linear, mlp and conv2d) at latent 2 and 16 (``--latent``)."""
+    """The ``reconstruct`` experiment: see ``catalog.CATALOG["reconstruct"].help``."""
     data = run.data
     models = [run.model] if run.model else ["linear", "mlp", "conv2d"]
     latents = [run.latent] if run.latent else [2, 16]
@@ -88,10 +87,7 @@ def reconstruct_experiment(run: Run) -> dict:
 
 
 def latent_experiment(run: Run) -> dict:
-    """The test images' codes as a scatter coloured by class, and how well the classes
-    separate in the latent space: silhouette of the true classes, and the purity of a
-    k-means clustering (codes of more than 2 dimensions are drawn on their first two
-    principal components)."""
+    """The ``latent`` experiment: see ``catalog.CATALOG["latent"].help``."""
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
     from sklearn.metrics import silhouette_score
@@ -115,9 +111,7 @@ def latent_experiment(run: Run) -> dict:
 
 
 def generate_experiment(run: Run, n: int = 100) -> dict:
-    """Decode ``n`` codes drawn uniformly within the bounds of the training codes, and
-    ``n`` drawn from a Gaussian fitted to them: two grids. How realistic each set is:
-    the mean squared distance from each generated image to its nearest training image."""
+    """The ``generate`` experiment: see ``catalog.CATALOG["generate"].help``."""
     data = run.data
     module = run.fit(data.train_x)
     codes = encode(module, data.train_x)                                             # (n_train, latent)
@@ -142,9 +136,7 @@ DENOISE_NOISE = "mask:0.5"
 
 
 def denoise_experiment(run: Run) -> dict:
-    """The course's dropout-mask denoiser: the same model trained with random masking
-    of input pixels (``mask:0.5``, half the pixels set to 0) and without; both rebuild
-    masked test images, scored by MSE to the clean images."""
+    """The ``denoise`` experiment: see ``catalog.CATALOG["denoise"].help``."""
     data = run.data
     plain = run.fit(data.train_x)
     denoiser = run.fit(data.train_x, noise=DENOISE_NOISE)
@@ -164,9 +156,7 @@ def denoise_experiment(run: Run) -> dict:
 
 
 def interpolate_experiment(run: Run, steps: int = 10) -> dict:
-    """Decode a straight line between two test images' codes, next to the pixel-space
-    crossfade of the same two images. How far each path strays from what the model
-    knows: the mean reconstruction error of its frames (lower = closer to the data)."""
+    """The ``interpolate`` experiment: see ``catalog.CATALOG["interpolate"].help``."""
     data = run.data
     module = run.fit(data.train_x)
     first = {c: int(np.flatnonzero(data.test_y == c)[0]) for c in np.unique(data.test_y)}
@@ -197,12 +187,7 @@ ANOMALY_PERCENTILE = 95.0
 
 
 def anomaly_experiment(run: Run) -> dict:
-    """One-class detection: for each class, train on that class's training images only
-    and score every test image by reconstruction error (anomaly = any other class).
-    AUROC per class and mean, side by side with scikit-learn baselines fitted on the
-    same images: IsolationForest (-score_samples), PCA keeping 90% of the variance
-    (reconstruction error) and OneClassSVM (RBF, nu 0.1, -decision_function). Also the
-    cutoff a deployment would use: the 95th percentile of the training images' errors."""
+    """The ``anomaly`` experiment: see ``catalog.CATALOG["anomaly"].help``."""
     data = run.data
     classes = [int(c) for c in np.unique(data.train_y)]
     methods = {run.model: {}, **{name: {} for name in BASELINES}}
@@ -271,22 +256,8 @@ def _one_class_svm(train: np.ndarray, test: np.ndarray, seed: int) -> np.ndarray
 BASELINES = {"isolation_forest": _isolation_forest, "pca": _pca_error, "one_class_svm": _one_class_svm}
 
 
-@dataclass(frozen=True)
-class Experiment:
-    run: Callable[[Run], dict]
-    model: str | None   # default model (None: linear, mlp and conv2d)
-    latent: int | None  # default latent size (None: the model's own default)
-    epochs: int         # default epochs (each experiment finishes in under 2 minutes on MNIST, 1 thread)
-
-
-EXPERIMENTS = {
-    "reconstruct": Experiment(reconstruct_experiment, None, None, 10),
-    "latent": Experiment(latent_experiment, "linear", 2, 30),
-    "generate": Experiment(generate_experiment, "linear", 2, 30),
-    "denoise": Experiment(denoise_experiment, "conv2d", None, 10),
-    "interpolate": Experiment(interpolate_experiment, "conv2d", 16, 15),
-    "anomaly": Experiment(anomaly_experiment, "conv2d", None, 30),
-}
+#: name -> the function that runs it (defaults and help in ``catalog.CATALOG``).
+EXPERIMENTS = {name: globals()[f"{name}_experiment"] for name in CATALOG}
 
 
 def run_experiment(name: str, out, data: str = "auto", model: str | None = None, latent: int | None = None,
@@ -302,7 +273,7 @@ def run_experiment(name: str, out, data: str = "auto", model: str | None = None,
 
     if name not in EXPERIMENTS:
         raise ConfigError(f"unknown experiment {name!r}; choose one of: {', '.join(EXPERIMENTS)}")
-    spec = EXPERIMENTS[name]
+    spec = CATALOG[name]
     if model is not None:
         get_model_class(model, "image")
     for key, value in (("latent", latent), ("epochs", epochs)):
@@ -319,21 +290,15 @@ def run_experiment(name: str, out, data: str = "auto", model: str | None = None,
     # finds its core busy stalls (PCA on 144 images: 0.28 s on 2 threads with the
     # other core loaded, 0.009 s on 1).
     with torch_threads(threads) as n_threads, threadpool_limits(n_threads):
-        metrics = spec.run(run)
+        metrics = EXPERIMENTS[name](run)
     metrics = {"experiment": name, "data": images.name, "train_images": len(images.train_x),
                "test_images": len(images.test_x), "model": run.model, "latent": run.latent, "epochs": run.epochs,
                "seed": seed, "threads": n_threads, "seconds": round(time.perf_counter() - started, 1),
                **metrics, "fits": run.fits}
-    _write_json(metrics, out / "metrics.json")
+    write_json(out / "metrics.json", metrics, "metrics file")
     echo(f"wrote {', '.join(sorted(p.name for p in out.glob('*.png')))} and metrics.json to {out} "
          f"({metrics['seconds']} s)")
     return metrics
-
-
-def _write_json(obj: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def _one_per_class(labels: np.ndarray, classes: list[str]) -> np.ndarray:

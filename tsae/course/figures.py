@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..atomic import save_figure
+
 
 def _pyplot():
     import matplotlib
@@ -32,7 +34,7 @@ def image_rows(rows: list[np.ndarray], labels: list[str], path, title: str = "")
     fig.tight_layout(pad=0.3, rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()) if title else None)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.savefig(path, dpi=70)
+    save_figure(fig, path, dpi=70)
     plt.close(fig)
 
 
@@ -49,7 +51,7 @@ def image_grid(images: np.ndarray, path, title: str = "", cols: int = 10) -> Non
     ax.set_axis_off()
     ax.set_title(title, fontsize=9)
     fig.tight_layout(pad=0.2)
-    fig.savefig(path, dpi=70)
+    save_figure(fig, path, dpi=70)
     plt.close(fig)
 
 
@@ -65,7 +67,7 @@ def latent_scatter(codes: np.ndarray, labels: np.ndarray, classes: list[str], pa
     ax.set_xlabel("z1"), ax.set_ylabel("z2")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    save_figure(fig, path, dpi=80)
     plt.close(fig)
 
 
@@ -85,5 +87,5 @@ def auroc_bars(methods: dict[str, dict], classes: list[str], path, title: str = 
     ax.legend(fontsize=7, ncol=len(methods), loc="lower center")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    save_figure(fig, path, dpi=80)
     plt.close(fig)

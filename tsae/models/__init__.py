@@ -10,15 +10,34 @@ exposes ``default_params()`` (the hyper-parameters it accepts, with defaults).
 - ``flavour="image"``: the course's MNIST autoencoders, built as ``cls(**params)``;
   forward maps ``(batch, 1, 28, 28)`` images in [0, 1] to reconstructions of the same
   shape, and ``encode`` / ``decode`` expose the latent code ``(batch, latent)``.
+
+Every class also exposes ``param_limits(window)``: the largest value of each
+parameter and why. Parameters are checked against those limits, then the model is
+built on torch's ``meta`` device (no memory) and refused if it would hold more than
+:data:`MAX_WEIGHTS` weights, all before a single weight is allocated.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Callable
+
+import numpy as np
+import torch
 
 from ..errors import ConfigError
 
 FLAVOURS = ("series", "image")
+#: Largest ``width`` and ``latent`` of any model (units of a layer or channels of a
+#: convolution); the defaults are 8 to 64.
+MAX_UNITS = 4096
+#: Most hidden layers of a ``dense`` model or stacked layers of an ``lstm`` (default 1 or 2).
+MAX_LAYERS = 16
+#: Most weights a model may have: 50 million float32 weights are 200 MB, four times
+#: that while training (gradients and Adam's two moments); the default models have
+#: 15 thousand to half a million. A bigger model is a mistyped option, not a need.
+MAX_WEIGHTS = 50_000_000
 _REGISTRY: dict[str, type] = {}
 
 
@@ -44,47 +63,118 @@ def list_models(flavour: str = "series") -> list[str]:
 
 def get_model_class(name: str, flavour: str = "series") -> type:
     """The ``flavour`` class registered as ``name``; ConfigError naming the choices otherwise."""
-    cls = _REGISTRY.get(name)
+    cls = _REGISTRY.get(name) if isinstance(name, str) else None
     if cls is None or cls.flavour != flavour:
         kind = "model" if flavour == "series" else f"{flavour} model"
         raise ConfigError(f"unknown {kind} {name!r}; choose one of: {', '.join(list_models(flavour))}")
     return cls
 
 
-def build_model(name: str, n_channels: int, window: int, params: dict | None = None):
+def build_model(name: str, n_channels: int, window: int, params: Mapping | None = None):
     """Instantiate time-series model ``name`` with its defaults updated by ``params``.
 
-    Unknown parameter names raise ConfigError listing the accepted ones.
-    Returns ``(module, resolved_params)``.
+    Parameters
+    ----------
+    name : str
+        A registered time-series model (see :func:`list_models`).
+    n_channels, window : int
+        Channels and window length of the series.
+    params : mapping, optional
+        Hyper-parameters (``latent``, ``width``, ``depth``...), positive integers.
+
+    Returns
+    -------
+    module : torch.nn.Module
+        The model, with freshly initialised weights.
+    resolved : dict
+        Every hyper-parameter, defaults included.
+
+    Raises
+    ------
+    ConfigError
+        Unknown model or parameter name, a parameter of the wrong type or beyond
+        the model's limits, or more than :data:`MAX_WEIGHTS` weights; nothing is
+        allocated before these checks pass.
     """
-    cls = get_model_class(name)
-    resolved = _resolve_params(cls, params)
+    _, cls, resolved = model_skeleton(name, n_channels, window, params)
     return cls(n_channels=n_channels, window=window, **resolved), resolved
 
 
-def build_image_model(name: str, params: dict | None = None):
+def model_skeleton(name: str, n_channels: int, window: int, params: Mapping | None = None):
+    """Time-series model ``name`` built on the ``meta`` device: its layers and weight
+    shapes without any memory, to check a model's size or a file's weights.
+
+    Returns
+    -------
+    skeleton : torch.nn.Module
+        The model on the meta device (its ``state_dict`` has the real names, shapes
+        and dtypes; its weights have no values).
+    cls : type
+        The model class.
+    resolved : dict
+        Every hyper-parameter, defaults included.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`build_model`.
+    """
+    cls = get_model_class(name)
+    resolved = _resolve_params(cls, params, window)
+    skeleton = _skeleton(cls, resolved, dict(n_channels=n_channels, window=window, **resolved))
+    return skeleton, cls, resolved
+
+
+def build_image_model(name: str, params: Mapping | None = None):
     """Instantiate image model ``name`` (``linear``, ``mlp``, ``conv2d``) with its
-    defaults updated by ``params``. Returns ``(module, resolved_params)``."""
+    defaults updated by ``params``, checked as in :func:`build_model`.
+    Returns ``(module, resolved_params)``."""
     cls = get_model_class(name, "image")
-    resolved = _resolve_params(cls, params)
+    resolved = _resolve_params(cls, params, None)
+    _skeleton(cls, resolved, resolved)
     return cls(**resolved), resolved
 
 
-def _resolve_params(cls: type, params: dict | None) -> dict:
-    """``cls.default_params()`` updated by ``params``, every value a positive integer."""
+def _resolve_params(cls: type, params: Mapping | None, window: int | None) -> dict:
+    """``cls.default_params()`` updated by ``params``: every value an integer from 1
+    to its limit in ``cls.param_limits(window)``."""
     name = cls.registry_name
+    if params is not None and not isinstance(params, Mapping):
+        raise ConfigError(f"model parameters must be a dict of name -> positive integer, got {params!r:.80}")
     resolved = cls.default_params()
     unknown = set(params or {}) - set(resolved)
     if unknown:
         raise ConfigError(
-            f"model {name!r} has no parameter {', '.join(sorted(unknown))}; "
+            f"model {name!r} has no parameter {', '.join(sorted(map(str, unknown)))}; "
             f"it accepts: {', '.join(sorted(resolved))}"
         )
     resolved.update(params or {})
+    limits = cls.param_limits(window)
     for key, value in resolved.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"model parameter {key} must be a positive integer, got {value!r}")
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"model parameter {key} must be a positive integer, got {value!r:.80}")
+        resolved[key] = int(value)
+        if key in limits and value > limits[key][0]:
+            limit, why = limits[key]
+            raise ConfigError(f"model parameter {key} must be at most {limit} for {name} ({why}), got {value}")
     return resolved
+
+
+def _skeleton(cls: type, resolved: dict, kwargs: dict) -> torch.nn.Module:
+    """``cls(**kwargs)`` on the meta device; ConfigError if it has more than MAX_WEIGHTS weights."""
+    try:
+        with torch.device("meta"):
+            skeleton = cls(**kwargs)
+        count = sum(p.numel() for p in skeleton.parameters())
+    except (RuntimeError, TypeError, OverflowError):  # (parameters are checked) a size beyond int64
+        count = math.inf
+    if count > MAX_WEIGHTS:
+        settings = ", ".join(f"{k}={v}" for k, v in resolved.items())
+        size = f"{count:,}" if count < math.inf else "over 2**61"
+        shape = f" for window {kwargs['window']} and {kwargs['n_channels']} channel(s)" if "window" in kwargs else ""
+        raise ConfigError(f"model {cls.registry_name!r} with {settings}{shape} would have {size} weights, "
+                          f"more than the limit of {MAX_WEIGHTS:,}: lower them")
+    return skeleton
 
 
 from . import conv1d, dense, lstm  # noqa: E402,F401  (registers the time-series models)

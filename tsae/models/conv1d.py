@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import register_model
+from . import MAX_UNITS, register_model
 
 
 @register_model("conv1d")
@@ -40,6 +40,13 @@ class Conv1dAE(nn.Module):
     @staticmethod
     def default_params() -> dict:
         return {"latent": 16, "width": 16, "depth": 3}
+
+    @staticmethod
+    def param_limits(window: int) -> dict[str, tuple[int, str]]:
+        """Largest value of each parameter, and why: each stage halves the window
+        (padded to a multiple of ``2**depth``), so ``2**(depth - 1) <= window``."""
+        return {"latent": (MAX_UNITS, "units of the code"), "width": (MAX_UNITS, "channels of the first stage"),
+                "depth": (window.bit_length(), f"each stage halves the window of {window}: 2**(depth-1) <= window")}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, W, C)

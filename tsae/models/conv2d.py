@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import register_model
+from . import MAX_UNITS, register_model
 
 
 @register_model("conv2d", flavour="image")
@@ -30,6 +30,11 @@ class Conv2dAE(nn.Module):
     @staticmethod
     def default_params() -> dict:
         return {"latent": 64}
+
+    @staticmethod
+    def param_limits(window: None) -> dict[str, tuple[int, str]]:
+        """Largest value of each parameter, and why."""
+        return {"latent": (MAX_UNITS, "units of the code")}
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x).flatten(1)                        # (B, 1, 28, 28) -> (B, latent)

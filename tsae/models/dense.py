@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import register_model
+from . import MAX_LAYERS, MAX_UNITS, register_model
 
 
 @register_model("dense")
@@ -28,6 +28,12 @@ class DenseAE(nn.Module):
     @staticmethod
     def default_params() -> dict:
         return {"latent": 8, "width": 64, "depth": 2}
+
+    @staticmethod
+    def param_limits(window: int) -> dict[str, tuple[int, str]]:
+        """Largest value of each parameter, and why."""
+        return {"latent": (MAX_UNITS, "units of the code"), "width": (MAX_UNITS, "units of the first hidden layer"),
+                "depth": (MAX_LAYERS, "hidden layers")}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, W, C)

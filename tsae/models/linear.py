@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import register_model
+from . import MAX_UNITS, register_model
 
 PIXELS = 28 * 28
 
@@ -54,3 +54,8 @@ class LinearAE(FlatImageAE):
     @staticmethod
     def default_params() -> dict:
         return {"latent": 2}
+
+    @staticmethod
+    def param_limits(window: None) -> dict[str, tuple[int, str]]:
+        """Largest value of each parameter, and why."""
+        return {"latent": (MAX_UNITS, "units of the code")}

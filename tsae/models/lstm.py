@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import register_model
+from . import MAX_LAYERS, MAX_UNITS, register_model
 
 
 @register_model("lstm")
@@ -26,6 +26,12 @@ class LstmAE(nn.Module):
     @staticmethod
     def default_params() -> dict:
         return {"latent": 16, "width": 32, "depth": 1}
+
+    @staticmethod
+    def param_limits(window: int) -> dict[str, tuple[int, str]]:
+        """Largest value of each parameter, and why."""
+        return {"latent": (MAX_UNITS, "units of the code"), "width": (MAX_UNITS, "units of the LSTM state"),
+                "depth": (MAX_LAYERS, "stacked LSTM layers")}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, W, C)

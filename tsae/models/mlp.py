@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import ConfigError
-from . import register_model
+from . import MAX_UNITS, register_model
 from .linear import PIXELS, FlatImageAE, stack
 
 
@@ -26,3 +26,8 @@ class MlpAE(FlatImageAE):
     @staticmethod
     def default_params() -> dict:
         return {"latent": 16, "depth": 1}
+
+    @staticmethod
+    def param_limits(window: None) -> dict[str, tuple[int, str]]:
+        """Largest value of each parameter, and why (``depth`` is checked on construction)."""
+        return {"latent": (MAX_UNITS, "units of the code")}

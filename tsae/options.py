@@ -1,0 +1,72 @@
+"""The choices and defaults of tsae's settings, importable without torch.
+
+The command line reads its choices and defaults here, so that ``tsae --help`` and
+argument errors answer without importing torch or scipy; ``Detector`` and the
+training loop use the same values.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+__all__ = ["SCORE_MODES", "SCALINGS", "SERIES_MODELS", "IMAGE_MODELS", "TrainConfig", "DETECTOR_DEFAULTS"]
+
+#: Point score definitions (see ``tsae.scoring``).
+SCORE_MODES = ("window", "overlap", "causal")
+#: Per-channel scalings (see ``tsae.scaling``).
+SCALINGS = ("standard", "robust", "minmax", "none")
+#: Names of the registered time-series and image models (``tsae.models``; a test keeps
+#: these equal to the registry, which needs torch to be filled).
+SERIES_MODELS = ("conv1d", "dense", "lstm")
+IMAGE_MODELS = ("conv2d", "linear", "mlp")
+
+
+@dataclass
+class TrainConfig:
+    """Training hyper-parameters; the defaults are ``Detector``'s (chosen on NAB and UCR,
+    ``benchmarks/results/variants.md``) and fit a 20,000-point series in seconds on a CPU."""
+
+    epochs: int = 20                 # maximum number of epochs
+    batch_size: int = 64             # windows per optimiser step
+    lr: float = 3e-3                 # Adam learning rate
+    weight_decay: float = 0.0        # Adam weight decay
+    patience: int = 5                # stop after this many epochs without validation improvement
+    max_windows: int = 1024          # examples (windows) drawn per epoch (fresh random draw each epoch)
+
+    def validate(self) -> None:
+        """ConfigError naming the first setting of the wrong type or out of range."""
+        for key in ("epochs", "batch_size", "patience", "max_windows"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+        for key in ("lr", "weight_decay"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"{key} must be a finite number, got {value!r}")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+
+
+#: ``Detector``'s defaults (its signature uses these; so does ``tsae fit``).
+DETECTOR_DEFAULTS = dict(
+    model="conv1d",
+    window="auto",
+    noise="gaussian:0.3",
+    threshold="percentile:99.5",
+    scaling="standard",
+    score_mode="window",
+    epochs=TrainConfig.epochs,
+    batch_size=TrainConfig.batch_size,
+    lr=TrainConfig.lr,
+    patience=TrainConfig.patience,
+    max_windows=TrainConfig.max_windows,
+    val_fraction=0.2,
+    max_gap=5,
+    seed=0,
+    device="auto",
+)
