@@ -193,3 +193,27 @@ def test_kill_9_leaves_a_temporary_file_that_the_next_write_removes(files, big, 
     result = invoke("score", files / "data.csv", "-m", files / "m.tsae", "-o", out)
     assert result.exit_code == 0, result.stderr
     assert temps(tmp_path) == [] and len(read_table(out)) == 3000
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["fit", "{data}", "--rows", "-100"], 2, "--rows"),
+    (["fit", "{data}", "--threads", "-1"], 2, "--threads"),
+    (["fit", "{data}", "--depth", "50", "--window", "16"], 1, "depth"),
+    (["fit", "{data}", "--epochs", "0"], 1, "epochs must be a positive integer"),
+    (["fit", "{data}", "--sep", "ab"], 1, "--sep must be one character"),
+    (["fit", "{data}", "--columns", "v,,w"], 1, "--columns has an empty name"),
+    (["score", "{data}", "-m", "{data}"], 1, "is not a tsae model file"),
+    (["score", "{tmp}/d.csv", "-m", "{model}"], 1, "is a directory"),
+    (["evaluate", "{data}", "-m", "{model}", "--label-column", "truth"], 1, "has no label column 'truth'"),
+], ids=["negative-rows", "negative-threads", "huge-depth", "zero-epochs", "long-sep", "empty-column",
+        "data-as-model", "directory-as-data", "missing-label"])
+def test_bad_arguments_fail_cleanly(files, tmp_path, args, code, message):
+    out = tmp_path / "m.tsae"
+    (tmp_path / "d.csv").mkdir()
+    args = [a.format(data=files / "data.csv", model=files / "m.tsae", tmp=tmp_path) for a in args]
+    result = invoke(*args, *(["-o", out] if args[0] == "fit" else []))
+    assert result.exit_code == code, result.output
+    assert message in result.stderr and "Traceback" not in result.stderr
+    if code == 1:
+        assert one_line_error(result.stderr)
+    assert not out.exists() and temps(tmp_path) == []

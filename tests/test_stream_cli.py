@@ -284,3 +284,58 @@ def test_score_fail_on_anomaly(runner, files, tmp_path):
     quiet = run(runner, "score", files / "data.csv", "-m", tmp_path / "lenient.tsae", "--fail-on-anomaly")
     assert quiet.exit_code == 0, quiet.stderr
     assert quiet.stdout.count("True") == 0 and len(quiet.stdout.strip().splitlines()) == 1 + N
+
+
+# ------------------------------------------------------------------- hostile input
+def test_hostile_rows_are_reported_and_the_stream_goes_on(runner, files):
+    lines = (files / "data.csv").read_text().splitlines()
+    header, body = lines[0], lines[1:N + 1]
+    hostile = [
+        "2030-01-01 00:00:00," + "9" * 200_000 + ",1.0",      # a field over csv's default 128 kB limit
+        "2030-01-01 00:00:00,1.0,\"unclosed",                   # not CSV
+        "2030-01-01 00:00:00,1e39,1.0",                         # beyond float32: would score NaN
+        "\x00\x01\x02binary",                                   # binary garbage
+    ]
+    text = "\n".join([header, *body[:10], *hostile, *body[10:]]) + "\n"
+    raw = text.encode("utf-8") + b"\xff\xfe\xfa,\x81\n"           # undecodable bytes at the end
+    result = runner.invoke(app, ["stream", "-m", str(files / "m.tsae"), "--threads", "1"], input=raw)
+    assert result.exit_code == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    warnings = result.stderr.strip().splitlines()
+    assert len(warnings) == len(hostile) + 1 and all(w.startswith("warning: row ") for w in warnings)
+    assert "float32" in warnings[2] and "row 12" in warnings[2]
+    lines = parse_jsonl(result.stdout)
+    assert len(lines) == N                              # the good rows, one line each
+    assert_scores_match_batch(files, ready_scores(lines), read_table(files / "data.csv"))
+
+
+def test_missing_value_spellings_are_gaps_as_in_batch(runner, files):
+    lines = (files / "data.csv").read_text().splitlines()
+    for row, spelling in ((20, "None"), (21, "N/A"), (40, "NA"), (41, "null"), (70, "")):
+        fields = lines[1 + row].split(",")
+        fields[1] = spelling
+        lines[1 + row] = ",".join(fields)
+    text = "\n".join(lines) + "\n"
+    result = run(runner, "stream", "-m", files / "m.tsae", "--threads", "1", input=text)
+    assert result.exit_code == 0 and result.stderr == ""
+    frame = read_table(files / "data.csv")
+    for row in (20, 21, 40, 41, 70):
+        frame.loc[row, "ch0"] = np.nan
+    assert_scores_match_batch(files, ready_scores(parse_jsonl(result.stdout)), frame)
+
+
+def test_semicolon_streams_are_sniffed_and_columns_checked(runner, files):
+    text = (files / "data.csv").read_text().replace(",", ";")
+    result = run(runner, "stream", "-m", files / "m.tsae", "--threads", "1", "--columns", "ch1,ch0", input=text)
+    assert result.exit_code == 0, result.stderr
+    assert_scores_match_batch(files, ready_scores(parse_jsonl(result.stdout)), read_table(files / "data.csv"))
+    wrong = run(runner, "stream", "-m", files / "m.tsae", "--columns", "ch0", input=text)
+    assert wrong.exit_code == 1 and "must name the model's channels" in wrong.stderr
+    forced = run(runner, "stream", "-m", files / "m.tsae", "--sep", ",", input=text)
+    assert forced.exit_code == 1 and "lacks column(s) ch0, ch1" in forced.stderr and "','" in forced.stderr
+
+
+def test_stream_input_that_is_a_directory(runner, files, tmp_path):
+    result = run(runner, "stream", "-m", files / "m.tsae", "--input", tmp_path)
+    assert result.exit_code == 1 and "is a directory" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
