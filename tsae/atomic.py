@@ -158,9 +158,6 @@ def atomic_file(path: str | os.PathLike, mode: str = "wb", expect=ANY, what: str
     tmp = _temp_path(target)
     try:
         handle = open(tmp, "xb" if mode == "wb" else "x", **({} if mode == "wb" else {"encoding": "utf-8"}))
-    except OSError as exc:
-        raise TsaeError(f"cannot write {what} {target}: {exc.strerror or exc}") from None
-    try:
         with handle:
             yield handle
             handle.flush()
@@ -204,12 +201,14 @@ def check_output_path(path: str | os.PathLike, what: str = "output") -> None:
         raise TsaeError(f"cannot write {what} {path}: it is a directory")
     if not os.path.isdir(directory):
         raise TsaeError(f"cannot write {what} {path}: directory {directory} does not exist")
+    probe = _temp_path(target)
     try:
-        probe = _temp_path(target)
         open(probe, "xb").close()
-        os.remove(probe)
     except OSError as exc:
         raise TsaeError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
+    finally:  # also when a signal arrives right here
+        with contextlib.suppress(OSError):
+            os.remove(probe)
 
 
 def refuse_overwriting_inputs(output: str | os.PathLike | None, *inputs: str | os.PathLike | None,
