@@ -1,0 +1,107 @@
+"""The calibrated score: causal, in [0, 1], block-size independent, resumable, and
+comparable across series whose raw scores differ in scale."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from tsae.calibration import CalibrationSettings, ScoreCalibrator
+from tsae.errors import ConfigError
+
+
+def raw_scores(n=3000, scale=1.0, seed=0):
+    return scale * np.random.default_rng(seed).gamma(4.0, 0.25, n)
+
+
+def test_probabilities_are_in_unit_interval_and_half_during_warmup():
+    p = ScoreCalibrator().update_many(raw_scores())
+    assert np.all((p >= 0) & (p <= 1))
+    assert np.all(p[:100] == 0.5) and not np.all(p[100:] == 0.5)
+
+
+def test_causal_appending_rows_never_changes_earlier_probabilities():
+    raw = raw_scores()
+    whole = ScoreCalibrator().update_many(raw)
+    prefix = ScoreCalibrator().update_many(raw[:1234])
+    assert np.array_equal(whole[:1234], prefix)
+
+
+@pytest.mark.parametrize("sizes", [[1] * 50, [7, 1, 300, 2], [999]])
+def test_blocks_of_any_size_give_bit_identical_results(sizes):
+    raw = raw_scores(n=1500)
+    whole = ScoreCalibrator().update_many(raw)
+    cal, parts, start = ScoreCalibrator(), [], 0
+    for size in sizes * 100:
+        if start >= len(raw):
+            break
+        parts.append(cal.update_many(raw[start:start + size]))
+        start += size
+    assert np.array_equal(np.concatenate(parts), whole)
+
+
+def test_resume_from_a_json_state_continues_exactly():
+    raw = raw_scores()
+    whole = ScoreCalibrator().update_many(raw)
+    first = ScoreCalibrator()
+    head = first.update_many(raw[:1700])
+    state = json.loads(json.dumps(first.state_dict()))
+    tail = ScoreCalibrator(state=state).update_many(raw[1700:])
+    assert np.array_equal(np.r_[head, tail], whole)
+
+
+def test_nan_scores_give_nan_and_leave_the_state_alone():
+    raw = raw_scores(n=600)
+    with_gaps = np.r_[np.full(15, np.nan), raw[:300], np.nan, raw[300:]]
+    p = ScoreCalibrator().update_many(with_gaps)
+    assert np.isnan(p[:15]).all() and np.isnan(p[315])
+    assert np.array_equal(np.r_[p[15:315], p[316:]], ScoreCalibrator().update_many(raw))
+
+
+def test_the_same_anomaly_gets_the_same_probability_whatever_the_scale():
+    """Raw scores of two series that differ by a factor 1000 calibrate alike: one cutoff serves both."""
+    raw = np.r_[raw_scores(n=2000), np.full(10, 8.0)]
+    small, large = ScoreCalibrator().update_many(raw), ScoreCalibrator().update_many(1000 * raw)
+    np.testing.assert_allclose(small, large, atol=1e-9)
+    assert small[-1] > 0.999 and np.mean(small[500:2000] > 0.999) < 0.01
+
+
+def test_drift_is_followed():
+    """After a level change that persists, probabilities come back down (the long-running
+    estimate moves), while right after the change they are high."""
+    raw = np.r_[raw_scores(n=3000), 10 * raw_scores(n=6000, seed=1)]
+    p = ScoreCalibrator().update_many(raw)
+    assert p[3010:3050].mean() > 0.99
+    assert p[8000:].mean() < 0.8
+
+
+def test_a_flat_history_does_not_divide_by_zero():
+    """With a constant history the spread is min_std: a 2 % rise is ordinary, a doubling is
+    not (diluted by the short-term mean by default, at once with short=1)."""
+    raw = np.r_[np.ones(500), 1.02, 2.0]
+    p = ScoreCalibrator().update_many(raw)
+    assert np.isfinite(p).all() and 0.5 < p[-2] < 0.6 and p[-1] > 0.9
+    assert ScoreCalibrator(CalibrationSettings(short=1)).update_many(raw)[-1] > 0.999
+
+
+@pytest.mark.parametrize("kwargs", [dict(short=0), dict(long=-1), dict(warmup=1.5), dict(min_std=0),
+                                    dict(floor=math.inf), dict(short=True)])
+def test_bad_settings_are_config_errors(kwargs):
+    with pytest.raises(ConfigError, match="calibration"):
+        ScoreCalibrator(CalibrationSettings(**kwargs))
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda s: s.pop("mean"), lambda s: s.update(version=2), lambda s: s.update(n=-1),
+    lambda s: s.update(var=-1.0), lambda s: s.update(recent=["x"]), lambda s: s.update(recent=list(range(11))),
+    lambda s: s.update(settings={**s["settings"], "short": 5}), lambda s: s.update(n=0),
+])
+def test_bad_states_are_refused_in_one_line(mutate):
+    cal = ScoreCalibrator()
+    cal.update_many(raw_scores(n=300))
+    state = cal.state_dict()
+    mutate(state)
+    with pytest.raises(ConfigError) as info:
+        ScoreCalibrator(state=state)
+    assert "\n" not in str(info.value)
