@@ -34,6 +34,7 @@ import numbers
 import numpy as np
 
 from tsae.errors import DataError
+from tsae.nab import nab_score  # noqa: F401  (NAB's scoring, in its own module)
 
 __all__ = [
     "auc_pr",
@@ -47,6 +48,7 @@ __all__ = [
     "range_f1",
     "ucr_top1",
     "evaluate",
+    "nab_score",
 ]
 
 # Number of evenly spaced thresholds between min(scores) and max(scores) that TSB-AD
