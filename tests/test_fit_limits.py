@@ -79,7 +79,17 @@ def test_auto_window_is_capped_with_a_warning():
 def test_auto_window_uncapped_gives_no_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error", TsaeWarning)
+        warnings.filterwarnings("ignore", message=".*validation scores")  # the cutoff's, tested below
         assert fit(periodic(1000, period=40)).window_ == 40
+
+
+def test_a_cutoff_resting_on_few_validation_scores_warns():
+    """Cold start: percentile:99.5 of ~150 validation scores is their maximum."""
+    with pytest.warns(TsaeWarning, match=r"rests on 1 of \d+ validation scores, too few to trust"):
+        fit(periodic(750, period=40))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TsaeWarning)
+        fit(periodic(750, period=40), threshold="percentile:95")   # ~7 scores above: fine
 
 
 @pytest.mark.parametrize("val_fraction", [0.05, 0.2, 0.25, 0.5, 0.9])

@@ -46,6 +46,9 @@ MIN_TRAIN_WINDOWS = 32
 MIN_VAL_WINDOWS = 8
 #: Shortest automatic window: data too short for it need more rows (or an explicit window).
 MIN_AUTO_WINDOW = 8
+#: A cutoff with fewer validation scores at or above it than this is little more than
+#: the largest one (percentile:99.5 of 200 scores is the maximum): fit warns.
+MIN_TAIL_SCORES = 2
 
 
 class Detector:
@@ -209,6 +212,7 @@ class Detector:
         module, params, training, weights, val_scores = self._train(
             scaler.transform(values), n_train, window, corruption, config, device)
         threshold = copy.deepcopy(threshold).fit(val_scores)
+        _warn_thin_tail(threshold, val_scores, source)
         training.update(rows=len(values), train_rows=n_train, val_rows=n_val)
         self.timestamp_, self.channels_, self.ignored_columns_ = timestamp, chosen.channels, list(chosen.left_out)
         self.n_features_in_, self.window_, self.scaler_ = len(chosen.channels), window, scaler
@@ -475,6 +479,16 @@ def _event_rules(events) -> EventRules:
             raise ConfigError(f"events has no rule {', '.join(sorted(unknown))}; rules: merge_gap, min_length, cooldown")
         return EventRules(**events)
     raise ConfigError(f"events must be an EventRules, a dict or None, got {events!r}")
+
+
+def _warn_thin_tail(threshold: Threshold, val_scores: np.ndarray, source: str) -> None:
+    """TsaeWarning when the cutoff rests on fewer than MIN_TAIL_SCORES validation scores."""
+    scores = val_scores[np.isfinite(val_scores)]
+    above = int((scores >= threshold.cutoff_).sum())
+    if above < MIN_TAIL_SCORES:
+        warnings.warn(f"{source}: the cutoff {threshold.cutoff_:.4g} ({threshold}) rests on {above} of "
+                      f"{len(scores)} validation scores, too few to trust; fit on more normal rows, or "
+                      f"set it on more data with calibrate", TsaeWarning, stacklevel=3)
 
 
 def _names(columns) -> str:
