@@ -47,7 +47,7 @@ from procmem import reset_peak as _reset_peak, status_kb as _status_kb
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-DEFAULT_SMD = "/work/shared/datasets/smd/machine-1-2.csv"
+DEFAULT_SMD = str(REPO.parent / "shared" / "datasets" / "smd" / "machine-1-2.csv")  # ../shared beside the repository
 UNI_N, SMD_N, SMD_CHANNELS = 100_000, 20_000, 38
 
 

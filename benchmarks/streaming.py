@@ -71,7 +71,7 @@ from procmem import reset_peak as _reset_peak, status_kb as _status_kb
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-DEFAULT_SMD = "/work/shared/datasets/smd/machine-1-2.csv"
+DEFAULT_SMD = str(REPO.parent / "shared" / "datasets" / "smd" / "machine-1-2.csv")  # ../shared beside the repository
 WINDOW, EPOCHS, THREADS = 128, 3, 1
 FIT_N, SMD_CHANNELS = 20_000, 38
 LATENCY_ROWS, LATENCY_WARMUP, ROUNDS = 5_000, 1_000, 5

@@ -15,7 +15,7 @@ from sklearn.metrics import average_precision_score, precision_recall_fscore_sup
 from tsae import metrics as M
 from tsae.errors import DataError
 
-REFERENCE = Path("/work/shared/fixtures/metrics_reference.json")
+REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "metrics_reference.json"
 
 # our evaluate() key -> TSB-AD get_metrics key
 TSB_KEYS = {
