@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Iterator, TextIO
 
 from tsae.atomic import Terminated
 from tsae.errors import DataError
+from tsae.filescore import check_channel_names
 
 #: Longest CSV field accepted in a stream row; a longer one is a bad row, not a crash.
 MAX_FIELD_BYTES = 1 << 20
@@ -139,9 +140,7 @@ def run_stream(scorer, lines: Iterable[str], out: TextIO, warn: Callable[[str], 
 
 def _check_header(header: list[str], channels: list[str], columns: list[str] | None, sep: str) -> None:
     if columns is not None:
-        foreign = [c for c in columns if c not in channels]
-        if foreign or len(set(columns)) != len(channels):
-            raise DataError(f"--columns {','.join(columns)} must name the model's channels: {', '.join(channels)}")
+        check_channel_names(columns, channels)
     missing = [c for c in channels if c not in header]
     if missing:
         raise DataError(f"stream header lacks column(s) {', '.join(missing)} the model was fitted on "

@@ -12,6 +12,13 @@ from .io import TableWriter, iter_table_chunks
 from .runtime import torch_threads
 
 
+def check_channel_names(columns: list[str], channels: list) -> None:
+    """DataError unless ``columns`` names each of the model's ``channels`` once (any order)."""
+    if set(columns) != set(channels) or len(columns) != len(channels):
+        raise DataError(f"columns {', '.join(map(str, columns))} must name the model's channels: "
+                        f"{', '.join(map(str, channels))}")
+
+
 def select_columns(frame: pd.DataFrame, detector, columns: list[str] | None, keep=(), source: str = "input"):
     """``frame`` reduced to the detector's timestamp, the value ``columns`` in the model's
     channel order, and the ``keep`` columns (e.g. the label); ``frame`` itself when
@@ -20,8 +27,7 @@ def select_columns(frame: pd.DataFrame, detector, columns: list[str] | None, kee
     if columns is None:
         return frame
     channels = list(detector.channels_)
-    if sorted(set(columns)) != sorted(channels) or len(columns) != len(channels):
-        raise DataError(f"columns {', '.join(columns)} must name the model's channels: {', '.join(channels)}")
+    check_channel_names(columns, channels)
     absent = [c for c in channels if c not in frame.columns]
     if absent:
         raise DataError(f"{source} has no column(s) {', '.join(absent)} (columns: "
