@@ -191,24 +191,27 @@ def _fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
-def check_output_path(path: str | os.PathLike, what: str = "output") -> None:
+def check_output_path(path: str | os.PathLike, what: str = "output", probe: bool = True) -> None:
     """Fail early, with one line, if ``path`` cannot be written: a missing directory,
-    a directory in its place, or a directory that refuses new files (read-only, no
-    permission). Run before any long work, so a fit does not train for nothing."""
+    a directory in its place, or (``probe``: a file is created and removed) a directory
+    that refuses new files (read-only, no permission). Run before any long work, so a
+    fit does not train for nothing."""
     target = os.path.abspath(os.fspath(path))
     directory = os.path.dirname(target)
     if os.path.isdir(target):
         raise TsaeError(f"cannot write {what} {path}: it is a directory")
     if not os.path.isdir(directory):
         raise TsaeError(f"cannot write {what} {path}: directory {directory} does not exist")
-    probe = _temp_path(target)
+    if not probe:
+        return
+    probe_file = _temp_path(target)
     try:
-        open(probe, "xb").close()
+        open(probe_file, "xb").close()
     except OSError as exc:
         raise TsaeError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
     finally:  # also when a signal arrives right here
         with contextlib.suppress(OSError):
-            os.remove(probe)
+            os.remove(probe_file)
 
 
 def refuse_overwriting_inputs(output: str | os.PathLike | None, *inputs: str | os.PathLike | None,

@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from tsae.atomic import atomic_file
+from tsae.atomic import atomic_file, check_output_path
 from tsae.errors import ConfigError, DataError, TsaeError
 
 __all__ = [
@@ -828,11 +828,10 @@ class TableWriter:
         self.path = None if path is None or str(path) == "-" else path
         self.format = "csv" if self.path is None else table_format(self.path)
         if self.path is not None:
-            parent = os.path.dirname(os.path.abspath(self.path))
-            if not os.path.isdir(parent):
-                raise DataError(f"cannot write {self.path}: directory {parent} does not exist")
-            if os.path.isdir(self.path):
-                raise DataError(f"cannot write {self.path}: it is a directory")
+            try:
+                check_output_path(self.path, "output", probe=False)
+            except TsaeError as exc:
+                raise DataError(str(exc)) from None
         self._atomic = None
         self._file = None
         self._parquet: pq.ParquetWriter | None = None
