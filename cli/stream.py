@@ -21,7 +21,7 @@ MAX_FIELD_BYTES = 1 << 20
 
 
 def _decode(raw: bytes) -> str:
-    """A line of bytes as text: UTF-8, else cp1252/Latin-1 (never fails)."""
+    """A line of bytes as text: UTF-8, else Latin-1 (which never fails)."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -33,10 +33,11 @@ def _text_lines(binary: Iterable[bytes]) -> Iterator[str]:
         yield _decode(raw)
 
 
-def follow(path, poll: float = 0.2, stop: Callable[[], bool] = lambda: False) -> Iterator[str]:
-    """Yield complete lines of a growing file, like ``tail -f`` (from its start), until
-    ``stop()`` is true. A partial last line is held back until its newline arrives."""
-    with open(path, "rb") as fh:
+def follow(fh, poll: float = 0.2, stop: Callable[[], bool] = lambda: False) -> Iterator[str]:
+    """Yield complete lines of a growing binary file ``fh``, like ``tail -f`` (from its
+    start), until ``stop()`` is true. A partial last line is held back until its newline
+    arrives."""
+    with fh:
         partial = b""
         while not stop():
             chunk = fh.readline()
@@ -56,19 +57,17 @@ def open_lines(path: Path | None, follow_file: bool = False) -> Iterator[str]:
         return _text_lines(sys.stdin.buffer)
     if os.path.isdir(path):
         raise DataError(f"{path} is a directory, not a CSV file")
-    if not os.path.exists(path):
-        raise DataError(f"file not found: {path}")
     try:
-        open(path, "rb").close()
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        raise DataError(f"file not found: {path}") from None
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if follow_file:
-        return follow(path)
-    return _read_file(path)
+    return follow(fh) if follow_file else _read_lines(fh)
 
 
-def _read_file(path) -> Iterator[str]:
-    with open(path, "rb") as fh:
+def _read_lines(fh) -> Iterator[str]:
+    with fh:
         yield from _text_lines(fh)
 
 
