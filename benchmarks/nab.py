@@ -2,9 +2,13 @@
 
 For each series of a collection in the shared format (for NAB: ../shared/datasets/nab):
 fit on the probationary first p = min(floor(0.15 n), 750) rows (not meta.json's
-train_end), then score every row so that row t's score uses rows 0..t only: the
-``causal`` score mode (the error of the window ending at t) and the causal calibration
-(tsae.calibration) of those raw scores into a probability in [0, 1]. Writes
+train_end), then score every row with ``Detector.assess`` so that row t's score uses
+rows 0..t only: the ``causal`` score mode (the error at t of the window ending at t),
+continual learning (``--learning``; the model keeps training on earlier rows judged
+normal) and the causal calibration (tsae.calibration) into a probability in [0, 1].
+With ``--cooldown C`` the detector alerts at probability > ``--alert`` and silences
+alerts within C rows of the last one (``events={"cooldown": C}``); the rows it silences
+are written as 0, as an operator with that alert rule would see them. Writes
 OUT/<series_id>.csv (timestamp, anomaly_score: one row per input row, in order) and
 prints the NAB scores of the three profiles (one threshold per profile for the whole
 collection, as NAB's optimiser chooses it) and the detection delay.
@@ -34,26 +38,36 @@ def probationary_rows(n: int) -> int:
     return min(int(np.floor(0.15 * n)), 750)
 
 
-def run_series(path: str, out_dir: str, threads: int, seed: int, variant: str) -> dict:
+def run_series(path: str, out_dir: str, threads: int, seed: int, variant: str, learning: str, cooldown: int,
+               alert: float) -> dict:
     """Fit on the probationary rows of one series, score it causally, write its CSV."""
+    import warnings
+
     from tsae import Detector
-    from tsae.calibration import ScoreCalibrator
     from tsae.io import read_table, write_table
 
+    warnings.simplefilter("ignore")  # short probationary parts: window shortened, few validation scores
     frame = read_table(path)
     p = probationary_rows(len(frame))
     started = time.perf_counter()
-    det = Detector(score_mode="causal", threads=threads, seed=seed).fit(frame.iloc[:p].drop(columns="label"))
+    det = Detector(score_mode="causal", threads=threads, seed=seed, learning=learning,
+                   threshold=f"probability:{alert}", events={"cooldown": cooldown}).fit(frame.iloc[:p].drop(columns="label"))
     fit_s = time.perf_counter() - started
-    raw = det.score(frame.drop(columns="label")).to_numpy()
-    probability = ScoreCalibrator().update_many(raw) if variant == "calibrated" else raw
-    anomaly_score = np.nan_to_num(probability, nan=0.0)          # no score yet (first window - 1 rows): 0
-    if variant == "raw":  # NAB wants [0, 1]: squash the raw score monotonically
-        anomaly_score = anomaly_score / (1.0 + anomaly_score)
+    started = time.perf_counter()
+    assessed = det.assess(frame.drop(columns="label"))
+    score_s = time.perf_counter() - started
+    if variant == "calibrated":
+        probability = assessed["probability"].to_numpy()
+        silenced = (probability > alert) & ~assessed["is_anomaly"].to_numpy()   # the cool-down's
+        anomaly_score = np.where(silenced, 0.0, np.nan_to_num(probability, nan=0.0))  # no score yet: 0
+    else:  # NAB wants [0, 1]: squash the raw score monotonically
+        raw = np.nan_to_num(assessed["score"].to_numpy(), nan=0.0)
+        anomaly_score = raw / (1.0 + raw)
     series_id = Path(path).stem
     write_table(pd.DataFrame({"timestamp": frame["timestamp"], "anomaly_score": anomaly_score}),
                 Path(out_dir) / f"{series_id}.csv")
     return {"id": series_id, "n": len(frame), "probationary": p, "window": det.window_, "fit_s": round(fit_s, 2),
+            "score_s": round(score_s, 2),
             "scores": anomaly_score.tolist(), "labels": frame["label"].to_numpy().astype(int).tolist()}
 
 
@@ -88,6 +102,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="series fitted in parallel (processes)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variant", choices=("calibrated", "raw"), default="calibrated")
+    parser.add_argument("--learning", default="on", help="continual learning: on, off or settings")
+    parser.add_argument("--cooldown", type=int, default=0, help="rows an alert silences the next ones for")
+    parser.add_argument("--alert", type=float, default=0.999, help="alert level of the probability")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "nab.md")
     args = parser.parse_args()
 
@@ -97,8 +114,9 @@ def main() -> None:
     paths = sorted(str(p) for p in args.data.glob("*.csv"))
     started = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
-        runs = list(pool.map(run_series, paths, [str(args.out)] * len(paths), [args.threads] * len(paths),
-                             [args.seed] * len(paths), [args.variant] * len(paths)))
+        n = len(paths)
+        runs = list(pool.map(run_series, paths, [str(args.out)] * n, [args.threads] * n, [args.seed] * n,
+                             [args.variant] * n, [args.learning] * n, [args.cooldown] * n, [args.alert] * n))
     wall = time.perf_counter() - started
     corpus = {r["id"]: (np.array(r["scores"]), np.array(r["labels"])) for r in runs}
     results = {profile: nab.nab_score(corpus, profile=profile) for profile in PROFILES}
@@ -106,10 +124,14 @@ def main() -> None:
     lines = [
         "# NAB",
         "",
-        f"`python benchmarks/nab.py --variant {args.variant} --threads {args.threads} --jobs {args.jobs}` on "
+        f"`python benchmarks/nab.py --variant {args.variant} --learning {args.learning} --cooldown {args.cooldown} "
+        f"--alert {args.alert} --threads {args.threads} --jobs {args.jobs}` on "
         f"{len(runs)} series of `{args.data.name}`; {os.cpu_count()} cores, {platform.platform()}; "
-        f"{wall:.0f} s wall. Fit on the probationary rows (min(floor(0.15 n), 750)), causal score mode, "
-        f"anomaly_score = {'calibrated probability (tsae.calibration)' if args.variant == 'calibrated' else 'raw/(1+raw)'}.",
+        f"{wall:.0f} s wall (fit {sum(r['fit_s'] for r in runs):.0f} s, scoring with learning "
+        f"{sum(r['score_s'] for r in runs):.0f} s over {sum(r['n'] for r in runs)} rows). Fit on the "
+        f"probationary rows (min(floor(0.15 n), 750)), causal score mode, continual learning {args.learning}, "
+        f"anomaly_score = {'calibrated probability (tsae.calibration)' if args.variant == 'calibrated' else 'raw/(1+raw)'}"
+        f"{f', silenced for {args.cooldown} rows after an alert at > {args.alert} (written as 0)' if args.cooldown else ''}.",
         "",
         "| profile | NAB score | threshold | windows detected | delay rows: median / mean | delay, share of window: median |",
         "|---|---:|---:|---:|---|---:|",

@@ -82,5 +82,7 @@ SepOpt = Annotated[Optional[str], typer.Option(
     "--sep", help="CSV field separator, e.g. ';' or '\\t' (default: detected among , ; tab |).")]
 ColumnsOpt = Annotated[Optional[str], typer.Option(
     help="Value columns, comma-separated (default: the model's channels, found by name).")]
+LearningOpt = Annotated[str, typer.Option(
+    help="Continual learning while scoring and streaming: off, on, or every=N,steps=S,buffer=R,lr=X.")]
 LabelOpt = Annotated[Optional[str], typer.Option(
     help="Name of the 0/1 label column (default: the first of label, labels, anomaly, is_anomaly, ...).")]

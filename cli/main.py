@@ -21,8 +21,8 @@ from tsae.atomic import Terminated
 from tsae.options import DETECTOR_DEFAULTS as DEFAULTS
 from tsae.options import SCALINGS, SCORE_MODES, SERIES_MODELS
 
-from .common import (ColumnsOpt, DeviceOpt, LabelOpt, SepOpt, ThreadsOpt, err, fail, parse_sep, split_columns,
-                     user_errors, warn)
+from .common import (ColumnsOpt, DeviceOpt, LabelOpt, LearningOpt, SepOpt, ThreadsOpt, err, fail, parse_sep,
+                     split_columns, user_errors, warn)
 from .mnist import mnist_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -43,7 +43,7 @@ def fit(
     model: Annotated[ModelName, typer.Option("--arch", help="Autoencoder architecture.")] = DEFAULTS["model"],
     window: Annotated[str, typer.Option(help="Window length, or 'auto' (dominant period).")] = "auto",
     noise: Annotated[str, typer.Option(help="Input corruption: gaussian:STD, mask:P or none.")] = DEFAULTS["noise"],
-    threshold: Annotated[str, typer.Option(help="Cutoff rule, e.g. percentile:99.5.")] = DEFAULTS["threshold"],
+    threshold: Annotated[str, typer.Option(help="Cutoff rule, e.g. percentile:99.5, pot:1e-4, or probability:0.999 (on the calibrated probability).")] = DEFAULTS["threshold"],
     scaling: Annotated[Scaling, typer.Option(help="Per-channel scaling.")] = DEFAULTS["scaling"],
     latent: Annotated[Optional[int], typer.Option(help="Bottleneck size (model default if unset).")] = None,
     width: Annotated[Optional[int], typer.Option(help="Width of the first layer (model default if unset).")] = None,
@@ -63,6 +63,7 @@ def fit(
     merge_gap: Annotated[int, typer.Option(help="Event rule: merge events this many points apart.")] = 0,
     min_length: Annotated[int, typer.Option(help="Event rule: drop events shorter than this.")] = 1,
     cooldown: Annotated[int, typer.Option(help="Event rule: suppress new events this many points after one.")] = 0,
+    learning: LearningOpt = "off",
     sep: SepOpt = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = DEFAULTS["seed"],
     device: DeviceOpt = DEFAULTS["device"],
@@ -89,7 +90,7 @@ def fit(
             scaling=scaling.value, model_params=params or None, score_mode=score_mode.value, epochs=epochs,
             batch_size=batch_size, lr=lr, patience=patience, max_windows=max_windows, val_fraction=val_fraction,
             max_gap=max_gap, columns=split_columns(columns), timestamp=timestamp, seed=seed, device=device,
-            threads=threads, progress=not quiet,
+            threads=threads, learning=learning, progress=not quiet,
         ).fit(frame, source=str(data))
         det.save(out, expect=before)
     if not quiet:
@@ -113,7 +114,7 @@ def score(
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
 ):
-    """Score every row: writes [timestamp,] score, is_anomaly (or events with --events)."""
+    """Score every row: writes [timestamp,] score, probability, is_anomaly (or events with --events)."""
     with user_errors():
         from tsae import load
         from tsae.atomic import check_output_path, refuse_overwriting_inputs
@@ -153,6 +154,7 @@ def stream(
     on_error: Annotated[OnError, typer.Option(help="Bad row: report it on stderr and skip it, or stop (exit 1).")] = OnError.skip,
     columns: ColumnsOpt = None,
     sep: Annotated[Optional[str], typer.Option("--sep", help="CSV field separator (default: detected in the header line; tab: 'tab').")] = None,
+    learning: Annotated[Optional[str], typer.Option(help="Continual learning: on, off or every=N,steps=S,... (default: the model's setting).")] = None,
     threads: ThreadsOpt = None,
 ):
     """Score CSV rows as they arrive (stdin or a file); one JSON line per row, flushed."""
@@ -163,7 +165,7 @@ def stream(
     with user_errors():
         from tsae import load
 
-        scorer = load(model, threads=threads).streaming(threads=threads)
+        scorer = load(model, threads=threads).streaming(threads=threads, learning="model" if learning is None else learning)
         status = run_stream(scorer, open_lines(input, follow), sys.stdout, warn, fmt.value, only_anomalies,
                             on_error.value, sep=parse_sep(sep), columns=split_columns(columns))
     raise typer.Exit(status)
@@ -187,7 +189,7 @@ def _load_labelled(data: Path, model: Path, threads, columns, sep, label_column)
 def calibrate(
     data: Annotated[Path, typer.Argument(help="Labelled data (for pr) or representative data: CSV or Parquet.")],
     model: ModelOpt = Path("model.tsae"),
-    method: Annotated[str, typer.Option(help="pr, percentile:Q, contamination:F or pot:RISK.")] = "pr",
+    method: Annotated[str, typer.Option(help="pr, percentile:Q, contamination:F, pot:RISK or probability:LEVEL.")] = "pr",
     beta: Annotated[float, typer.Option(help="pr: maximise F-beta.")] = 1.0,
     target_precision: Annotated[Optional[float], typer.Option(help="pr: lowest cutoff reaching this precision.")] = None,
     target_recall: Annotated[Optional[float], typer.Option(help="pr: highest cutoff reaching this recall.")] = None,
@@ -227,8 +229,8 @@ def _calibrate(det, frame, label, method, beta, target_precision, target_recall,
 
     rule = PrecisionRecall(beta, target_precision, target_recall) if method == "pr" else parse_threshold(method)
     det.calibrate(frame, rule, label_column=label, source=source)
-    scores = det.score(det.without_labels(frame, label), source).to_numpy()
-    flags = det.flags(scores)
+    assessed = det.assess(det.without_labels(frame, label), source)
+    scores, flags = assessed["score"].to_numpy(), assessed["is_anomaly"].to_numpy()
     line = f"{det.threshold_}: cutoff {det.threshold_.cutoff_:.6g}, flags {int(flags.sum())} of {len(scores)} rows"
     labels = read_labels(frame, label, source) if label is not None else None
     if labels is not None and labels.any():  # precision/recall need an anomaly; a normal-only set is fine

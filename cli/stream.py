@@ -104,7 +104,7 @@ def run_stream(scorer, lines: Iterable[str], out: TextIO, warn: Callable[[str], 
         header = [h.strip().lstrip("\ufeff") for h in next(csv.reader([header_line], delimiter=sep))]
         _check_header(header, scorer.channels, columns, sep)
         if fmt == "csv":
-            _write(out, "timestamp,row,score,is_anomaly,ready\n")
+            _write(out, "timestamp,row,score,probability,is_anomaly,ready\n")
         for number, fields in enumerate(_rows(lines, sep, warn)):
             if fields is None or not fields:
                 if fields is None and on_error == "stop":
@@ -131,6 +131,7 @@ def run_stream(scorer, lines: Iterable[str], out: TextIO, warn: Callable[[str], 
             for record in scorer.flush().to_dict("records"):
                 ready = not math.isnan(record["score"])  # NaN: fewer rows than the window, no score exists
                 record = {"timestamp": record["timestamp"], "score": record["score"] if ready else None,
+                          "probability": record["probability"] if ready else None,
                           "is_anomaly": bool(record["is_anomaly"]), "ready": ready, "row": int(record["row"]),
                           "delay": 0}
                 _emit(out, record, fmt, only_anomalies)
@@ -165,12 +166,13 @@ def _emit(out: TextIO, event: dict, fmt: str, only_anomalies: bool) -> None:
     if only_anomalies and not event["is_anomaly"]:
         return
     if fmt == "csv":
-        score = "" if event["score"] is None else repr(float(event["score"]))
+        score, probability = ("" if event[k] is None else repr(float(event[k])) for k in ("score", "probability"))
         stamp = "" if event["timestamp"] is None else str(event["timestamp"])
         row = "" if event["row"] is None else str(event["row"])
-        _write(out, f"{stamp},{row},{score},{str(event['is_anomaly']).lower()},{str(event['ready']).lower()}\n")
+        _write(out, f"{stamp},{row},{score},{probability},{str(event['is_anomaly']).lower()},"
+                    f"{str(event['ready']).lower()}\n")
         return
-    keys = ("timestamp", "score", "is_anomaly", "ready", "row", "delay")
+    keys = ("timestamp", "score", "probability", "is_anomaly", "ready", "row", "delay")
     _write(out, json.dumps({k: _plain(event.get(k)) for k in keys}) + "\n")
 
 

@@ -72,17 +72,17 @@ def test_drift_is_followed():
     estimate moves), while right after the change they are high."""
     raw = np.r_[raw_scores(n=3000), 10 * raw_scores(n=6000, seed=1)]
     p = ScoreCalibrator().update_many(raw)
-    assert p[3010:3050].mean() > 0.99
+    assert np.median(p[3010:3050]) > 0.99
     assert p[8000:].mean() < 0.8
 
 
 def test_a_flat_history_does_not_divide_by_zero():
     """With a constant history the spread is min_std: a 2 % rise is ordinary, a doubling is
-    not (diluted by the short-term mean by default, at once with short=1)."""
+    not (at once with the default short=1, diluted by a longer short-term mean)."""
     raw = np.r_[np.ones(500), 1.02, 2.0]
-    p = ScoreCalibrator().update_many(raw)
+    p = ScoreCalibrator(CalibrationSettings(short=10)).update_many(raw)
     assert np.isfinite(p).all() and 0.5 < p[-2] < 0.6 and p[-1] > 0.9
-    assert ScoreCalibrator(CalibrationSettings(short=1)).update_many(raw)[-1] > 0.999
+    assert ScoreCalibrator().update_many(raw)[-1] > 0.999
 
 
 @pytest.mark.parametrize("kwargs", [dict(short=0), dict(long=-1), dict(warmup=1.5), dict(min_std=0),

@@ -45,7 +45,7 @@ def test_score_to_stdout_is_csv_with_timestamp_score_flag(runner, files):
     result = run(runner, "score", files / "train.csv", "-m", files / "model.tsae")
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
-    assert lines[0].replace('"', "") == "timestamp,score,is_anomaly"
+    assert lines[0].replace('"', "") == "timestamp,score,probability,is_anomaly"
     assert len(lines) == 1 + 1500
 
 
@@ -56,8 +56,10 @@ def test_score_to_parquet_matches_python_api(runner, files, tmp_path):
     got = read_table(out)
     det = load(files / "model.tsae", threads=1)
     frame = read_table(files / "test.parquet")
-    assert list(got.columns) == ["timestamp", "score", "is_anomaly"]
-    assert np.array_equal(got["score"].to_numpy(), det.score(frame).to_numpy())   # chunked == whole
+    assert list(got.columns) == ["timestamp", "score", "probability", "is_anomaly"]
+    whole = det.assess(frame)
+    assert np.array_equal(got["score"].to_numpy(), whole["score"].to_numpy())   # chunked == whole
+    assert np.array_equal(got["probability"].to_numpy(), whole["probability"].to_numpy())
     assert np.array_equal(got["is_anomaly"].to_numpy(), det.predict(frame).to_numpy())
     assert (got["timestamp"].to_numpy() == frame["timestamp"].to_numpy()).all()
 

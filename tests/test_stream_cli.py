@@ -86,7 +86,7 @@ def test_stream_stdin_jsonl_one_line_per_row_plus_flush(runner, files):
     assert result.exit_code == 0, result.output + result.stderr
     lines = parse_jsonl(result.stdout)
     assert len(lines) == N                         # exactly one line per input row, in row order
-    assert all(set(line) == {"timestamp", "score", "is_anomaly", "ready", "row", "delay"} for line in lines)
+    assert all(set(line) == {"timestamp", "score", "probability", "is_anomaly", "ready", "row", "delay"} for line in lines)
     assert [line["row"] for line in lines] == list(range(N)) and all(line["ready"] for line in lines)
     head, tail = lines[: N - WINDOW + 1], lines[N - WINDOW + 1:]
     frame = read_table(files / "data.csv")
@@ -103,11 +103,11 @@ def test_stream_csv_format(runner, files):
                  input=(files / "data.csv").read_text())
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "timestamp,row,score,is_anomaly,ready"
+    assert lines[0] == "timestamp,row,score,probability,is_anomaly,ready"
     rows = [line.split(",") for line in lines[1:]]
-    assert len(rows) == N and all(len(r) == 5 for r in rows)
+    assert len(rows) == N and all(len(r) == 6 for r in rows)
     assert [int(r[1]) for r in rows] == list(range(N))
-    got = {int(r[1]): (float(r[2]), r[3] == "true") for r in rows if r[4] == "true"}
+    got = {int(r[1]): (float(r[2]), r[4] == "true") for r in rows if r[5] == "true"}
     assert_scores_match_batch(files, got, read_table(files / "data.csv"))
 
 

@@ -99,7 +99,7 @@ def test_update_many_in_blocks_then_flush_equals_batch(detectors, series, name, 
         start, i = start + len(block), i + 1
     parts.append(scorer.flush())
     got = pd.concat(parts, ignore_index=True)
-    assert list(got.columns) == ["row", "timestamp", "score", "is_anomaly"]
+    assert list(got.columns) == ["row", "timestamp", "score", "probability", "is_anomaly"]
     assert got["row"].tolist() == list(range(len(series)))
     assert list(got["timestamp"]) == list(series["timestamp"])
     assert_matches_batch(det, series, got["score"].to_numpy(), got["is_anomaly"].to_numpy(dtype=bool))
@@ -469,7 +469,7 @@ BAD_STATES = {  # name -> (path, value or "delete", words of the message)
     "no fingerprint": (("model",), "delete", "lacks 'model'"),
     "no scorer": (("scorer",), "delete", "lacks 'scorer'"),
     "unknown key": (("extra",), 1, "unknown key(s) 'extra'"),
-    "version 1": (("version",), 1, "has layout version 1; this tsae reads version 2"),
+    "version 1": (("version",), 1, "has layout version 1; this tsae reads version 3"),
     "version text": (("version",), "2", "has layout version '2'"),
     "another fingerprint": (("model",), "sha256:" + "0" * 64, "is for another model"),
     "rows text": (("rows",), "100", "field 'rows' must be an integer >= 0"),

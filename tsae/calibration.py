@@ -38,8 +38,8 @@ STATE_VERSION = 1
 class CalibrationSettings:
     """How raw scores become probabilities (see the module docstring)."""
 
-    short: int = 10          # rows in the short-term mean
-    long: int = 2000         # about this many rows weigh in the long-running estimate
+    short: int = 1           # rows in the short-term mean
+    long: int = 1000         # about this many rows weigh in the long-running estimate
     warmup: int = 100        # rows of history before a probability other than 0.5
     min_std: float = 0.05    # floor of the long-running spread (in log units: a 5% change)
     floor: float = 1e-12     # raw scores below this count as this (log of 0)
@@ -63,7 +63,8 @@ class ScoreCalibrator:
     Parameters
     ----------
     settings : CalibrationSettings, optional
-        The recurrences' constants; defaults hold across NAB, UCR and SMD.
+        The recurrences' constants; the defaults scored best on NAB
+        (``benchmarks/results/nab-tried.md``).
     state : dict, optional
         A :meth:`state_dict` to resume from.
 
@@ -109,6 +110,21 @@ class ScoreCalibrator:
         """Probabilities for consecutive raw scores (same as calling :meth:`update` on each)."""
         return np.array([self.update(float(r)) for r in np.asarray(raw, dtype=np.float64).ravel()],
                         dtype=np.float64)
+
+    @classmethod
+    def from_state(cls, state: dict | None) -> "ScoreCalibrator":
+        """A calibrator resumed from a :meth:`state_dict` (with the settings it records),
+        or a fresh one with the default settings for None. ConfigError (one line) if the
+        state does not make sense."""
+        if state is None:
+            return cls()
+        settings = state.get("settings") if isinstance(state, dict) else None
+        if not isinstance(settings, dict) or set(settings) != set(CalibrationSettings.__dataclass_fields__):
+            raise ConfigError("calibration state lacks its settings (short, long, warmup, min_std, floor)")
+        try:
+            return cls(CalibrationSettings(**settings), state=state)
+        except TypeError:
+            raise ConfigError("calibration settings have values of the wrong type") from None
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:

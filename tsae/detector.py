@@ -18,6 +18,7 @@ import torch
 
 from . import __version__
 from .atomic import ANY
+from .calibration import ScoreCalibrator
 from .corruption import Corruption
 from .errors import ConfigError, DataError, NotFittedError, TsaeWarning
 from .events import EventRules
@@ -27,7 +28,7 @@ from .header import validate_header
 from .io import read_table
 from .models import build_model, get_model_class
 from .options import DETECTOR_DEFAULTS as _D
-from .options import SCALINGS
+from .options import SCALINGS, LearningSettings
 from .persist import load_model_file, save_model_file
 from .runtime import resolve_device, torch_threads
 from .scaling import Scaler
@@ -101,6 +102,11 @@ class Detector:
         ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
     threads : int, optional
         torch CPU threads; default ``TSAE_THREADS`` or half the cores (see ``tsae.runtime``).
+    learning : str, dict or LearningSettings
+        Continual learning while scoring (``tsae.learning``): ``off`` (default), ``on``
+        (every 20 rows, one Adam step on recent windows judged normal) or settings such
+        as ``every=50,steps=2,buffer=1000``. Scoring and streaming then train a copy of
+        the model on the rows as they arrive; the fitted model itself is not changed.
     progress : bool
         Show a progress bar with epoch and losses on stderr.
 
@@ -117,6 +123,11 @@ class Detector:
         The window length.
     threshold_ : Threshold
         The fitted cutoff rule.
+    calibration_ : dict
+        State of the score calibration (``tsae.calibration``) after the validation
+        scores: where every scoring starts from.
+    learning_ : LearningSettings or None
+        The continual-learning settings.
 
     Examples
     --------
@@ -153,6 +164,7 @@ class Detector:
         seed: int = _D["seed"],
         device: str = _D["device"],
         threads: int | None = None,
+        learning: str | dict | LearningSettings | None = "off",
         progress: bool = False,
     ):
         self.model = model
@@ -175,6 +187,7 @@ class Detector:
         self.seed = seed
         self.device = device
         self.threads = threads
+        self.learning = learning
         self.progress = progress
 
     # ------------------------------------------------------------------ fit
@@ -188,6 +201,7 @@ class Detector:
         automatic window shortened to fit the data. Returns self.
         """
         _check_options(self)
+        learning = LearningSettings.parse(self.learning)
         get_model_class(self.model)
         corruption = Corruption.parse(self.noise)
         events = _event_rules(self.events)
@@ -211,13 +225,17 @@ class Detector:
         scaler = Scaler(self.scaling).fit(values[:n_train])
         module, params, training, weights, val_scores = self._train(
             scaler.transform(values), n_train, window, corruption, config, device)
-        threshold = copy.deepcopy(threshold).fit(val_scores)
+        calibrator = ScoreCalibrator()
+        val_probability = calibrator.update_many(val_scores)
+        threshold = copy.deepcopy(threshold).fit(val_probability if getattr(threshold, "on_probability", False)
+                                                 else val_scores)
         _warn_thin_tail(threshold, val_scores, source)
         training.update(rows=len(values), train_rows=n_train, val_rows=n_val)
         self.timestamp_, self.channels_, self.ignored_columns_ = timestamp, chosen.channels, list(chosen.left_out)
         self.n_features_in_, self.window_, self.scaler_ = len(chosen.channels), window, scaler
         self.module_, self.model_params_, self.training_, self.device_ = module, params, training, device
         self.channel_weights_, self.threshold_, self.events_ = weights, threshold, events
+        self.calibration_, self.learning_ = calibrator.state_dict(), learning
         return self
 
     def _train(self, scaled: np.ndarray, n_train: int, window: int, corruption: Corruption, config: TrainConfig,
@@ -254,21 +272,33 @@ class Detector:
     def score(self, data, source: str = "input") -> pd.Series:
         """Anomaly score per row of ``data`` (higher = more anomalous), as a Series
         aligned with the input's index. See ``tsae.scoring`` for the definition."""
+        return self.assess(data, source)["score"]
+
+    def assess(self, data, source: str = "input") -> pd.DataFrame:
+        """Per row of ``data`` (aligned with its index): the raw ``score``, the calibrated
+        anomaly ``probability`` in [0, 1] (``tsae.calibration``: causal, per series,
+        comparable across series) and ``is_anomaly`` (the threshold, then the event
+        rules). The same computation as a chunked file and a stream (``tsae.monitor``);
+        with ``learning`` on, a copy of the model keeps learning along the rows."""
         self._check_fitted()
         frame, source = _as_frame(data, source, self.channels_)
         values = self.prepare(frame, source)
         with torch_threads(self.threads):
-            scores = self._score_scaled(self.scaler_.transform(values))
-        return pd.Series(scores, index=frame.index, name="score")
+            result = self._assess_scaled(self.scaler_.transform(values))
+        return pd.DataFrame({"score": result.score, "probability": result.probability,
+                             "is_anomaly": self.events_.apply(result.is_anomaly)}, index=frame.index)
 
     def predict(self, data, source: str = "input") -> pd.Series:
-        """Boolean anomaly flag per row: ``flags(score(data))``."""
-        scores = self.score(data, source)
-        return pd.Series(self.flags(scores.to_numpy()), index=scores.index, name="is_anomaly")
+        """Boolean anomaly flag per row (``assess(data)["is_anomaly"]``)."""
+        return self.assess(data, source)["is_anomaly"]
 
     def flags(self, scores: np.ndarray) -> np.ndarray:
-        """Scores -> boolean flags: the threshold, then the event rules."""
+        """Raw scores -> boolean flags: the threshold, then the event rules. A
+        ``probability`` threshold flags probabilities: use :meth:`assess`."""
         self._check_fitted()
+        if getattr(self.threshold_, "on_probability", False):
+            raise ConfigError("the probability threshold flags calibrated probabilities, not raw scores: "
+                              "use Detector.assess")
         return self.events_.apply(self.threshold_(scores))
 
     def calibrate(self, data, threshold: str | Threshold = "pr", labels=None, label_column: str | None = None,
@@ -282,7 +312,8 @@ class Detector:
         self._check_fitted()
         threshold = parse_threshold(threshold, allow_pr=True) if isinstance(threshold, str) else threshold
         frame, source = _as_frame(data, source, self.channels_)
-        scores = self.score(self.without_labels(frame, label_column), source).to_numpy()
+        assessed = self.assess(self.without_labels(frame, label_column), source)
+        scores = assessed["probability" if getattr(threshold, "on_probability", False) else "score"].to_numpy()
         if labels is None and getattr(threshold, "needs_labels", False):
             labels = read_labels(frame, label_column, source)
         self.threshold_ = copy.deepcopy(threshold).fit(scores, labels)
@@ -298,10 +329,10 @@ class Detector:
         self._check_fitted()
         frame, source = _as_frame(data, source, self.channels_)
         labels = read_labels(frame, label_column, source) if labels is None else np.asarray(labels)
-        scores = self.score(self.without_labels(frame, label_column), source).to_numpy()
+        assessed = self.assess(self.without_labels(frame, label_column), source)
+        scores, flags = assessed["score"].to_numpy(), assessed["is_anomaly"].to_numpy()
         valid = np.isfinite(scores)  # causal mode: the first window-1 points have no score
         result = evaluate(labels[valid], scores[valid])
-        flags = self.flags(scores)
         result["at_threshold"] = {**point_f1(labels, flags), "cutoff": self.threshold_.cutoff_,
                                   "flagged": int(flags.sum())}
         result["rows"], result["anomalous_rows"] = len(labels), int(labels.sum())
@@ -353,21 +384,31 @@ class Detector:
                             f"{_names(order)} (expected: {_names(self.channels_)})")
 
     def point_scorer(self, min_batch: int = MIN_BATCH) -> PointScorer:
-        """A fresh block-wise scorer over scaled values (used for chunked files and streams)."""
+        """A fresh block-wise scorer of raw scores over scaled values (no calibration, no learning)."""
         self._check_fitted()
         return PointScorer(self.module_, self.window_, self.n_features_in_, self.device_, self.score_mode, min_batch,
                            self.channel_weights_)
 
-    def streaming(self, state: dict | None = None, on_error: str = "raise", threads: int | None = None):
+    def monitor(self, min_batch: int = MIN_BATCH, learning="model"):
+        """A fresh :class:`tsae.monitor.Monitor` (scores, probabilities, flags, learning)
+        over scaled values: what batch, chunked and stream scoring push rows through."""
+        from .monitor import Monitor
+
+        return Monitor(self, min_batch=min_batch, learning=learning)
+
+    def streaming(self, state: dict | None = None, on_error: str = "raise", threads: int | None = None,
+                  learning="model"):
         """A :class:`tsae.streaming.StreamingScorer` for this detector (resumed from
-        ``state`` if given)."""
+        ``state`` if given; ``learning`` as there)."""
         from .streaming import StreamingScorer
 
-        return StreamingScorer(self, state=state, on_error=on_error, threads=threads)
+        return StreamingScorer(self, state=state, on_error=on_error, threads=threads, learning=learning)
 
-    def _score_scaled(self, scaled: np.ndarray) -> np.ndarray:
-        scorer = self.point_scorer()
-        return np.concatenate([scorer.push(scaled), scorer.flush()])
+    def _assess_scaled(self, scaled: np.ndarray):
+        from .monitor import Assessment
+
+        monitor = self.monitor()
+        return Assessment.concat([monitor.push(scaled), monitor.flush()])
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "module_"):
@@ -391,7 +432,9 @@ class Detector:
             "max_gap": int(self.max_gap),
             "threshold": self.threshold_.to_dict(),
             "events": self.events_.to_dict(),
-            "settings": {"noise": self.noise, "seed": int(self.seed), "val_fraction": self.val_fraction},
+            "calibration": self.calibration_,
+            "settings": {"noise": self.noise, "seed": int(self.seed), "val_fraction": self.val_fraction,
+                         "learning": None if self.learning_ is None else self.learning_.to_dict()},
             "training": self.training_,
         }
 
@@ -422,6 +465,9 @@ class Detector:
         det.channel_weights_ = _channel_weights(header)
         det.threshold_ = det.threshold = threshold_from_dict(header["threshold"])
         det.events_ = det.events = EventRules.from_dict(header["events"])
+        # files written before calibration existed start from a fresh calibrator
+        det.calibration_ = header.get("calibration")
+        det.learning_ = LearningSettings.parse(det.learning)
         det.model_params_, det.training_ = header["model"]["params"], header["training"]
         det.device_ = resolve_device(device)
         det.module_, _ = build_model(det.model, det.n_features_in_, det.window_, det.model_params_)

@@ -9,6 +9,7 @@ from .errors import DataError
 from .events import events_table
 from .frames import GapFiller
 from .io import TableWriter, iter_table_chunks
+from .monitor import Assessment
 from .runtime import torch_threads
 
 
@@ -38,44 +39,45 @@ def select_columns(frame: pd.DataFrame, detector, columns: list[str] | None, kee
 
 def iter_file_scores(detector, path, chunk_rows: int = 100_000, columns: list[str] | None = None,
                      sep: str | None = None):
-    """Yield ``(scores, timestamps or None)`` blocks for every row of ``path``, in order.
+    """Yield ``(assessment, timestamps or None)`` blocks for every row of ``path``, in
+    order (``tsae.monitor.Assessment``: score, probability, flags before event rules).
 
-    Reading is chunked; windows spanning chunk edges are handled by the shared point
-    scorer, so the concatenated scores equal ``detector.score`` on the whole file
-    (bit for bit). Memory is bounded by the chunk and the window. ``columns``: as
+    Reading is chunked; windows spanning chunk edges are handled by the shared monitor,
+    so the concatenated results equal ``detector.assess`` on the whole file (bit for
+    bit). Memory is bounded by the chunk and the window. ``columns``: as
     :func:`select_columns`; ``sep``: the CSV separator (None: detected).
     """
     source = str(path)
     gaps = GapFiller(detector.max_gap)
-    scorer = detector.point_scorer()
+    monitor = detector.monitor()
     ts_col = detector.timestamp_
     pending: list[pd.Series] = []  # timestamps of rows read but not yet scored
 
-    def block(scores: np.ndarray):
+    def block(result: Assessment):
         nonlocal pending
         if not pending:
-            return scores, None
+            return result, None
         stamps = pd.concat(pending, ignore_index=True)
-        pending = [stamps.iloc[len(scores):]]
-        return scores, stamps.iloc[: len(scores)].to_numpy()
+        pending = [stamps.iloc[len(result):]]
+        return result, stamps.iloc[: len(result)].to_numpy()
 
     for chunk in iter_table_chunks(path, chunk_rows, sep=sep):
         chunk = select_columns(chunk, detector, columns, source=source)
         values = detector.prepare(chunk, source, gaps, first_row=int(chunk.index[0]))
         if ts_col is not None and ts_col in chunk.columns:
             pending.append(chunk[ts_col])
-        scores = scorer.push(detector.scaler_.transform(values))
-        if len(scores):
-            yield block(scores)
-    if scorer.n_seen < detector.window_:
-        raise DataError(f"{source} has {scorer.n_seen} rows, fewer than the model's window of {detector.window_}")
-    yield block(scorer.flush())
+        result = monitor.push(detector.scaler_.transform(values))
+        if len(result):
+            yield block(result)
+    if monitor.n_seen < detector.window_:
+        raise DataError(f"{source} has {monitor.n_seen} rows, fewer than the model's window of {detector.window_}")
+    yield block(monitor.flush())
 
 
 def score_file(detector, path, out=None, chunk_rows: int = 100_000, events: bool = False,
                columns: list[str] | None = None, sep: str | None = None) -> dict:
     """Score every row of ``path`` with a fitted ``detector`` and write
-    ``[timestamp,] score, is_anomaly`` to ``out`` (CSV or Parquet by suffix; None or
+    ``[timestamp,] score, probability, is_anomaly`` to ``out`` (CSV or Parquet by suffix; None or
     "-" for CSV on stdout), or with ``events=True`` one row per anomalous event
     (``tsae.events.events_table``). The output file is written atomically.
 
@@ -88,29 +90,28 @@ def score_file(detector, path, out=None, chunk_rows: int = 100_000, events: bool
     ts_col = detector.timestamp_
     whole = events or detector.events_.active
     rows = flagged = 0
-    kept: list[tuple[np.ndarray, np.ndarray | None]] = []
+    kept: list[tuple[Assessment, np.ndarray | None]] = []
     n_events = None
     with TableWriter(out) as writer, torch_threads(detector.threads):
-        for scores, stamps in iter_file_scores(detector, path, chunk_rows, columns, sep):
+        for result, stamps in iter_file_scores(detector, path, chunk_rows, columns, sep):
             if whole:
-                kept.append((scores, stamps))
+                kept.append((result, stamps))
                 continue
-            flags = detector.flags(scores)
-            writer.write(_rows(ts_col, stamps, scores, flags))
-            rows, flagged = rows + len(scores), flagged + int(flags.sum())
+            writer.write(_rows(ts_col, stamps, result, result.is_anomaly))
+            rows, flagged = rows + len(result), flagged + int(result.is_anomaly.sum())
         if whole:
-            scores = np.concatenate([s for s, _ in kept])
+            result = Assessment.concat([r for r, _ in kept])
             stamps = None if kept[0][1] is None else np.concatenate([t for _, t in kept])
-            flags = detector.flags(scores)
-            rows, flagged = len(scores), int(flags.sum())
-            table = events_table(flags, scores, stamps)
+            flags = detector.events_.apply(result.is_anomaly)
+            rows, flagged = len(result), int(flags.sum())
+            table = events_table(flags, result.score, stamps)
             n_events = len(table)
-            writer.write(table if events else _rows(ts_col, stamps, scores, flags))
+            writer.write(table if events else _rows(ts_col, stamps, result, flags))
     return {"rows": rows, "flagged": flagged, "events": n_events, "cutoff": detector.threshold_.cutoff_}
 
 
-def _rows(ts_col, stamps, scores, flags) -> pd.DataFrame:
-    frame = pd.DataFrame({"score": scores, "is_anomaly": flags})
+def _rows(ts_col, stamps, result: Assessment, flags) -> pd.DataFrame:
+    frame = pd.DataFrame({"score": result.score, "probability": result.probability, "is_anomaly": flags})
     if stamps is not None:
         frame.insert(0, ts_col, stamps)
     return frame

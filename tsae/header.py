@@ -20,10 +20,12 @@ default labels), ``columns_explicit`` (bool), ``timestamp`` (column name or null
 ``window`` (int >= 2), ``score_mode`` (one of :data:`tsae.scoring.MODES`),
 ``scaler``, ``threshold``, ``events`` (see :meth:`tsae.scaling.Scaler.from_dict`,
 :func:`tsae.thresholds.threshold_from_dict`, :meth:`tsae.events.EventRules.from_dict`),
-``max_gap`` (int >= 0), ``settings`` (``noise``, ``seed``, ``val_fraction``),
-``training`` (dict); optional: ``channel_weights`` (one positive finite number per
-channel; absent in files written before channel weights existed) and
-``ignored_columns`` (column names left out at fit time, none of them a channel).
+``max_gap`` (int >= 0), ``settings`` (``noise``, ``seed``, ``val_fraction``, optional
+``learning``: null or ``tsae.options.LearningSettings`` fields), ``training`` (dict);
+optional: ``channel_weights`` (one positive finite number per channel; absent in files
+written before channel weights existed), ``calibration`` (a
+``tsae.calibration.ScoreCalibrator`` state) and ``ignored_columns`` (column names left
+out at fit time, none of them a channel).
 Other top-level fields are ignored. The weights must have exactly the names, shapes
 and dtypes of the model the header describes (checked on torch's ``meta`` device,
 so a header describing a huge model allocates nothing) and finite values.
@@ -104,6 +106,7 @@ def _check_header(header: Mapping[str, Any]) -> tuple[dict, str]:
     threshold_from_dict(header["threshold"])
     EventRules.from_dict(header["events"])
     _check_settings(header["settings"])
+    _check_calibration(header.get("calibration"))
     _check_training(header["training"])
     if header.get("channel_weights") is not None:
         check_numbers(header["channel_weights"], "channel_weights", len(channels), positive=True)
@@ -126,7 +129,9 @@ def _check_settings(settings: Any) -> None:
     """The fit settings a refit would reuse: noise spec, seed and validation fraction."""
     from .corruption import Corruption
 
-    check_dict(settings, "settings", ("noise", "seed", "val_fraction"))
+    from .options import LearningSettings
+
+    check_dict(settings, "settings", ("noise", "seed", "val_fraction"), optional=("learning",))
     _check_str(settings["noise"], "settings.noise")
     try:
         Corruption.parse(settings["noise"])
@@ -134,6 +139,26 @@ def _check_settings(settings: Any) -> None:
         raise ConfigError(f"field 'settings.noise' is invalid: {exc}") from None
     check_int(settings["seed"], "settings.seed")
     check_number(settings["val_fraction"], "settings.val_fraction", low=0, high=1)
+    learning = settings.get("learning")
+    if learning is not None:
+        if not isinstance(learning, dict):
+            raise ConfigError(f"field 'settings.learning' must be null or an object, got {_show(learning)}")
+        try:
+            LearningSettings.parse(learning)
+        except (ConfigError, TypeError) as exc:
+            raise ConfigError(f"field 'settings.learning' is invalid: {exc}") from None
+
+
+def _check_calibration(state: Any) -> None:
+    """The score calibrator's state after the validation scores (null in older files)."""
+    from .calibration import ScoreCalibrator
+
+    if state is None:
+        return
+    try:
+        ScoreCalibrator.from_state(state)
+    except (ConfigError, AttributeError, TypeError) as exc:
+        raise ConfigError(f"field 'calibration' is invalid: {exc}") from None
 
 
 def _check_training(training: Any) -> None:

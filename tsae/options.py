@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from .errors import ConfigError
 
-__all__ = ["SCORE_MODES", "SCALINGS", "SERIES_MODELS", "IMAGE_MODELS", "TrainConfig", "DETECTOR_DEFAULTS"]
+__all__ = ["SCORE_MODES", "SCALINGS", "SERIES_MODELS", "IMAGE_MODELS", "TrainConfig", "LearningSettings",
+           "DETECTOR_DEFAULTS"]
 
 #: Point score definitions (see ``tsae.scoring``).
 SCORE_MODES = ("window", "overlap", "causal")
@@ -50,6 +51,69 @@ class TrainConfig:
             raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
         if self.weight_decay < 0:
             raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+
+
+@dataclass(frozen=True)
+class LearningSettings:
+    """Continual learning while scoring (``tsae.learning``): every ``every`` rows, ``steps``
+    Adam steps (learning rate ``lr``) on ``batch`` windows drawn from the last ``buffer``
+    rows, among the windows whose rows all had a probability below ``normal_below``
+    (rows judged normal). Defaults measured on NAB (``benchmarks/results/nab.md``)."""
+
+    every: int = 20
+    steps: int = 1
+    buffer: int = 2000
+    batch: int = 64
+    lr: float = 1e-3
+    normal_below: float = 0.999
+
+    @classmethod
+    def parse(cls, spec) -> "LearningSettings | None":
+        """``"off"``/None -> None; ``"on"`` -> the defaults; ``"every=50,steps=2"`` -> those
+        settings, the rest default; a dict or LearningSettings as they are. ConfigError
+        naming what is wrong otherwise."""
+        if spec is None or isinstance(spec, cls):
+            return spec
+        if isinstance(spec, dict):
+            unknown = sorted(set(spec) - set(cls.__dataclass_fields__))
+            if unknown:
+                raise ConfigError(f"learning setting(s) {', '.join(map(str, unknown))} unknown; "
+                                  f"known: {', '.join(cls.__dataclass_fields__)}")
+            return cls(**spec).validate()
+        text = str(spec).strip().lower()
+        if text in ("off", "none", "no", "false"):
+            return None
+        if text in ("on", "yes", "true"):
+            return cls()
+        values: dict = {}
+        for part in text.split(","):
+            key, eq, value = part.partition("=")
+            key = key.strip()
+            if not eq or key not in cls.__dataclass_fields__:
+                raise ConfigError(f"learning must be on, off or KEY=VALUE,... with keys "
+                                  f"{', '.join(cls.__dataclass_fields__)}; got {spec!r}")
+            kind = float if key in ("lr", "normal_below") else int
+            try:
+                values[key] = kind(value)
+            except ValueError:
+                raise ConfigError(f"learning {key} must be a number, got {value.strip()!r}") from None
+        return cls(**values).validate()
+
+    def validate(self) -> "LearningSettings":
+        """ConfigError naming the first setting out of range; returns self."""
+        for key in ("every", "steps", "buffer", "batch"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"learning {key} must be a positive integer, got {value!r}")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"learning lr must be a positive number, got {self.lr!r}")
+        value = self.normal_below
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+            raise ConfigError(f"learning normal_below must be a probability in (0, 1], got {value!r}")
+        return self
+
+    def to_dict(self) -> dict:
+        return {key: getattr(self, key) for key in self.__dataclass_fields__}
 
 
 #: ``Detector``'s defaults (its signature uses these; so does ``tsae fit``).

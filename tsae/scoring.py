@@ -21,8 +21,10 @@ starting at it has been seen, i.e. ``window - 1`` points later.
 ``p``'s own position (sharper in time, noisier: lower accuracy on the benchmark, see
 ``benchmarks/results/variants.md``).
 
-``mode="causal"``: score of ``p`` is the error of the single window ending at ``p``,
-available as soon as ``p`` arrives. The first ``window - 1`` points have no full
+``mode="causal"``: score of ``p`` is the reconstruction error *at p* of the single
+window ending at ``p``, available as soon as ``p`` arrives (the error at the newest
+position: on NAB it detects more, and earlier, than the whole window's mean error,
+``benchmarks/results/nab-tried.md``). The first ``window - 1`` points have no full
 window behind them: their score is NaN (and they are never flagged).
 """
 
@@ -189,7 +191,7 @@ class PointScorer:
         scores = np.full(n_new, np.nan)
         first = n_new - n_windows
         for s, errors in self._errors(data, n_windows):
-            scores[first + s : first + s + len(errors)] = errors.mean(axis=1)
+            scores[first + s : first + s + len(errors)] = errors[:, -1]
         self.n_emitted += n_new
         return scores
 

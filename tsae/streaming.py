@@ -16,8 +16,11 @@ float32, where it would become infinite --, a wrong number of values, a gap long
 than ``max_gap``) raises DataError naming the channel and the stream row with
 ``on_error="raise"``; with ``on_error="skip"`` it is dropped and the returned event
 carries a ``warning`` (``ready`` False, no score), so the stream goes on with the
-next row. Event rules (min length, merge, cool-down) are applied by the batch path
-only; the stream flags by the threshold.
+next row. Scores, calibrated probabilities and flags come from ``tsae.monitor``, as in
+the batch path: the threshold, and an event ``cooldown`` applied as rows arrive;
+merging events and a minimum event length need later rows and are applied by the
+batch path only. With continual learning the stream trains a copy of the model as
+rows arrive, exactly as ``Detector.assess`` does over the same rows.
 
 ``state_dict()`` is a JSON-ready snapshot to resume after a restart. It records a
 fingerprint of the model (:func:`model_fingerprint`) and is checked whole before it
@@ -44,11 +47,12 @@ from .header import check_dict, check_int, check_numbers
 from .persist import compute_checksum
 from .runtime import default_threads
 
-#: Layout of ``state_dict()``; 2 added the model fingerprint.
-STATE_VERSION = 2
+#: Layout of ``state_dict()``; 2 added the model fingerprint, 3 the calibration, the
+#: alarm cool-down and the continual learner (``tsae.monitor``).
+STATE_VERSION = 3
 #: Largest magnitude of a value, raw or scaled: the model computes in float32.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-_STATE_KEYS = ("version", "model", "channels", "rows", "stamps", "gaps", "scorer")
+_STATE_KEYS = ("version", "model", "channels", "rows", "stamps", "gaps", "scorer", "calibration", "alarm", "learning")
 _BEYOND_FLOAT32 = f"beyond the float32 range the model computes in (|value| and |scaled value| <= {FLOAT32_MAX:g})"
 
 
@@ -56,10 +60,10 @@ _BEYOND_FLOAT32 = f"beyond the float32 range the model computes in (|value| and 
 class StreamEvent:
     """What one ``update`` produced.
 
-    ``score``/``is_anomaly`` belong to row ``row`` (0-based count of accepted rows)
-    with ``timestamp``; ``ready`` is False (and ``score`` NaN) until enough history
-    has arrived; ``delay`` is how many rows ago that point arrived; ``warning`` is set
-    when the incoming row was skipped.
+    ``score`` (raw), ``probability`` (calibrated, in [0, 1]) and ``is_anomaly`` belong
+    to row ``row`` (0-based count of accepted rows) with ``timestamp``; ``ready`` is
+    False (and ``score`` NaN) until enough history has arrived; ``delay`` is how many
+    rows ago that point arrived; ``warning`` is set when the incoming row was skipped.
     """
 
     score: float
@@ -69,10 +73,12 @@ class StreamEvent:
     timestamp: Any = None
     delay: int = 0
     warning: str | None = None
+    probability: float = math.nan
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["score"] = None if math.isnan(self.score) else self.score
+        for key in ("score", "probability"):
+            d[key] = None if math.isnan(d[key]) else d[key]
         if isinstance(self.timestamp, (pd.Timestamp, np.datetime64)):
             d["timestamp"] = pd.Timestamp(self.timestamp).isoformat()
         elif isinstance(self.timestamp, np.generic):
@@ -120,10 +126,14 @@ class StreamingScorer:
 
     ``threads`` sets torch's CPU threads for the process (default: the detector's
     setting, else ``tsae.runtime.default_threads()``); one thread gives the lowest
-    per-row latency.
+    per-row latency. ``learning``: ``"model"`` (the detector's setting), ``"off"``,
+    ``"on"`` or settings (``tsae.options.LearningSettings.parse``): with learning, a copy
+    of the model keeps training on the rows (``tsae.learning``), and the state carries
+    its weights.
     """
 
-    def __init__(self, detector, state: dict | None = None, on_error: str = "raise", threads: int | None = None):
+    def __init__(self, detector, state: dict | None = None, on_error: str = "raise", threads: int | None = None,
+                 learning="model"):
         if on_error not in ("raise", "skip"):
             raise ConfigError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         detector._check_fitted()
@@ -133,8 +143,9 @@ class StreamingScorer:
         self.center = np.asarray(detector.scaler_.center, dtype=np.float64)
         self.scale = np.asarray(detector.scaler_.scale, dtype=np.float64)
         self.gaps = GapFiller(detector.max_gap)
-        self.scorer = detector.point_scorer(min_batch=1)
-        self.delay = self.scorer.delay
+        self.monitor = detector.monitor(min_batch=1, learning=learning)
+        self.scorer = self.monitor.scorer
+        self.delay = self.monitor.delay
         self.stamps: deque = deque()  # timestamps of rows not yet scored (at most delay + the current block)
         self.rows = 0  # rows accepted so far
         if state is not None:
@@ -155,15 +166,13 @@ class StreamingScorer:
             return StreamEvent(math.nan, False, False, None, timestamp, self.delay, warning=str(exc))
         self.rows += 1
         self.stamps.append(timestamp)
-        scores = self.scorer.push(((filled - self.center) / self.scale).astype(np.float32))
-        if len(scores) == 0:
+        result = self.monitor.push(((filled - self.center) / self.scale).astype(np.float32))
+        if len(result) == 0:
             return StreamEvent(math.nan, False, False, None, timestamp, self.delay)
         stamp = self.stamps.popleft()
-        score = float(scores[-1])
-        if math.isnan(score):  # causal mode before the first full window
-            return StreamEvent(score, False, False, self.scorer.n_emitted - 1, stamp, self.delay)
-        return StreamEvent(score, bool(score > self.detector.threshold_.cutoff_), True,
-                           self.scorer.n_emitted - 1, stamp, self.delay)
+        score = float(result.score[-1])
+        return StreamEvent(score, bool(result.is_anomaly[-1]), not math.isnan(score), self.scorer.n_emitted - 1,
+                           stamp, self.delay, probability=float(result.probability[-1]))
 
     def _row_values(self, row) -> np.ndarray:
         """The row's values in channel order, NaN where missing (DataError for a row
@@ -204,7 +213,8 @@ class StreamingScorer:
         """Add many rows at once (a DataFrame with the fitted channels, or an array
         (n, C)), vectorised. Returns the points whose scores became final:
         columns ``row``, ``timestamp``, ``score``, ``is_anomaly``. Bad rows raise DataError
-        naming the column and the stream row, and leave the stream as it was."""
+        naming the column and the stream row, and leave the stream as it was.
+        Columns: ``row``, ``timestamp``, ``score``, ``probability``, ``is_anomaly``."""
         frame = self._as_frame(frame)
         missing = [str(c) for c in self.channels if c not in frame.columns]
         if missing:
@@ -216,7 +226,7 @@ class StreamingScorer:
         ts_col = self.detector.timestamp_
         self.stamps.extend(frame[ts_col].tolist() if ts_col in frame.columns else [None] * len(frame))
         self.rows += len(frame)
-        return self._final(self.scorer.push(((x - self.center) / self.scale).astype(np.float32)))
+        return self._final(self.monitor.push(((x - self.center) / self.scale).astype(np.float32)))
 
     def _as_frame(self, block) -> pd.DataFrame:
         """``block`` as a DataFrame: as it is, or an array (n, C) (or flat, n * C values)
@@ -249,16 +259,15 @@ class StreamingScorer:
     def flush(self) -> pd.DataFrame:
         """End of stream: scores of the last ``delay`` rows (window and overlap modes), averaged
         over the windows that exist, as in the batch path. Same columns as update_many."""
-        return self._final(self.scorer.flush())
+        return self._final(self.monitor.flush())
 
-    def _final(self, scores: np.ndarray) -> pd.DataFrame:
+    def _final(self, result) -> pd.DataFrame:
         """Frame of the rows whose scores just became final (the oldest pending rows)."""
         end = self.scorer.n_emitted
-        rows = np.arange(end - len(scores), end)
-        stamps = [self.stamps.popleft() for _ in range(len(scores))]
-        valid = ~np.isnan(scores)
-        return pd.DataFrame({"row": rows, "timestamp": stamps, "score": scores,
-                             "is_anomaly": np.where(valid, scores > self.detector.threshold_.cutoff_, False)})
+        rows = np.arange(end - len(result), end)
+        stamps = [self.stamps.popleft() for _ in range(len(result))]
+        return pd.DataFrame({"row": rows, "timestamp": stamps, "score": result.score,
+                             "probability": result.probability, "is_anomaly": result.is_anomaly})
 
     # ---------------------------------------------------------------- state
     @functools.cached_property
@@ -274,13 +283,15 @@ class StreamingScorer:
         dict
             ``version`` (:data:`STATE_VERSION`), ``model`` (:attr:`fingerprint`),
             ``channels``, ``rows`` (accepted so far), ``stamps`` (timestamps, as
-            text, of the rows not scored yet), ``gaps`` (the gap filler's state)
-            and ``scorer`` (the point scorer's: last ``window - 1`` scaled rows,
-            pending sums, counters).
+            text, of the rows not scored yet), ``gaps`` (the gap filler's state),
+            ``scorer`` (the point scorer's: last ``window - 1`` scaled rows,
+            pending sums, counters), ``calibration`` (``tsae.calibration``),
+            ``alarm`` (the cool-down's last alarm) and ``learning`` (null, or the
+            continual learner's: weights, Adam's moments, recent rows).
         """
         return {"version": STATE_VERSION, "model": self.fingerprint, "channels": self.channels, "rows": self.rows,
                 "stamps": [None if s is None else str(s) for s in self.stamps],
-                "gaps": self.gaps.state_dict(), "scorer": self.scorer.state_dict()}
+                "gaps": self.gaps.state_dict(), **self.monitor.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict` output, checked whole before anything changes.
@@ -301,12 +312,12 @@ class StreamingScorer:
         """
         try:
             self._check_state(state)
+            self.monitor.load_state_dict(state)   # the learner checks its part before it changes anything
         except ConfigError as exc:
             raise ConfigError(f"stream state {exc}") from None
         self.rows = state["rows"]
         self.stamps = deque(state["stamps"])
         self.gaps.load_state_dict(state["gaps"])
-        self.scorer.load_state_dict(state["scorer"])
 
     def _check_state(self, state) -> None:
         """ConfigError (to be prefixed with "stream state") unless ``state`` is a
@@ -330,6 +341,7 @@ class StreamingScorer:
         if len(stamps) != rows - emitted:
             raise ConfigError(f"is inconsistent: {len(stamps)} timestamps for the {rows - emitted} rows not "
                               f"scored yet")
+        self.monitor.check_extra_state(state)
 
     def _check_scorer_state(self, scorer, rows: int) -> int:
         """Check the point scorer's state against ``rows`` accepted; return its scored rows."""

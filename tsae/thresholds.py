@@ -77,6 +77,28 @@ class Percentile(Threshold):
         return np.percentile(scores, self.q)
 
 
+@_register
+class Probability(Threshold):
+    """Flags rows whose calibrated anomaly probability (``tsae.calibration``) is above
+    ``level``, instead of their raw score: the same level means the same on every
+    series (one setting serves a fleet) and follows drift. Nothing is learned from
+    scores: ``cutoff_`` is ``level``."""
+
+    name = "probability"
+    on_probability = True
+
+    def __init__(self, level: float = 0.999):
+        if not 0 < float(level) < 1:
+            raise ConfigError(f"probability level must be between 0 and 1 (exclusive), got {level!r}")
+        self.level = float(level)
+
+    def params(self) -> dict:
+        return {"level": self.level}
+
+    def _cutoff(self, scores, labels):
+        return self.level
+
+
 def parse_threshold(spec: str, allow_pr: bool = False) -> Threshold:
     """Build an unfitted threshold from ``"method:value"``, e.g. ``"percentile:99.9"``,
     ``"contamination:0.01"``, ``"pot:1e-4"`` or (with labels, ``allow_pr``) ``"pr"``."""
