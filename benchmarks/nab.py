@@ -39,7 +39,7 @@ def probationary_rows(n: int) -> int:
 
 
 def run_series(path: str, out_dir: str, threads: int, seed: int, variant: str, learning: str, cooldown: int,
-               alert: float) -> dict:
+               alert: float, window: str) -> dict:
     """Fit on the probationary rows of one series, score it causally, write its CSV."""
     import warnings
 
@@ -51,6 +51,7 @@ def run_series(path: str, out_dir: str, threads: int, seed: int, variant: str, l
     p = probationary_rows(len(frame))
     started = time.perf_counter()
     det = Detector(score_mode="causal", threads=threads, seed=seed, learning=learning,
+                   window=int(window) if window.isdigit() else window,
                    threshold=f"probability:{alert}", events={"cooldown": cooldown}).fit(frame.iloc[:p].drop(columns="label"))
     fit_s = time.perf_counter() - started
     started = time.perf_counter()
@@ -103,8 +104,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variant", choices=("calibrated", "raw"), default="calibrated")
     parser.add_argument("--learning", default="on", help="continual learning: on, off or settings")
-    parser.add_argument("--cooldown", type=int, default=0, help="rows an alert silences the next ones for")
-    parser.add_argument("--alert", type=float, default=0.999, help="alert level of the probability")
+    parser.add_argument("--cooldown", type=int, default=50, help="rows an alert silences the next ones for")
+    parser.add_argument("--alert", type=float, default=0.999999999, help="alert level of the probability")
+    parser.add_argument("--window", default="auto", help="window length (default: auto)")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "nab.md")
     args = parser.parse_args()
 
@@ -116,7 +118,8 @@ def main() -> None:
     with ProcessPoolExecutor(args.jobs) as pool:
         n = len(paths)
         runs = list(pool.map(run_series, paths, [str(args.out)] * n, [args.threads] * n, [args.seed] * n,
-                             [args.variant] * n, [args.learning] * n, [args.cooldown] * n, [args.alert] * n))
+                             [args.variant] * n, [args.learning] * n, [args.cooldown] * n, [args.alert] * n,
+                             [args.window] * n))
     wall = time.perf_counter() - started
     corpus = {r["id"]: (np.array(r["scores"]), np.array(r["labels"])) for r in runs}
     results = {profile: nab.nab_score(corpus, profile=profile) for profile in PROFILES}
@@ -125,7 +128,7 @@ def main() -> None:
         "# NAB",
         "",
         f"`python benchmarks/nab.py --variant {args.variant} --learning {args.learning} --cooldown {args.cooldown} "
-        f"--alert {args.alert} --threads {args.threads} --jobs {args.jobs}` on "
+        f"--alert {args.alert} --window {args.window} --threads {args.threads} --jobs {args.jobs}` on "
         f"{len(runs)} series of `{args.data.name}`; {os.cpu_count()} cores, {platform.platform()}; "
         f"{wall:.0f} s wall (fit {sum(r['fit_s'] for r in runs):.0f} s, scoring with learning "
         f"{sum(r['score_s'] for r in runs):.0f} s over {sum(r['n'] for r in runs)} rows). Fit on the "

@@ -154,7 +154,8 @@ def stream(
     on_error: Annotated[OnError, typer.Option(help="Bad row: report it on stderr and skip it, or stop (exit 1).")] = OnError.skip,
     columns: ColumnsOpt = None,
     sep: Annotated[Optional[str], typer.Option("--sep", help="CSV field separator (default: detected in the header line; tab: 'tab').")] = None,
-    learning: Annotated[Optional[str], typer.Option(help="Continual learning: on, off or every=N,steps=S,... (default: the model's setting).")] = None,
+    learning: Annotated[Optional[str], typer.Option(help="Continual learning: on, off or every=N,steps=S,... (default: the model's setting; on for --warmup).")] = None,
+    warmup: Annotated[Optional[int], typer.Option(min=1, help="Cold start: if MODEL does not exist, fit it on the first WARMUP rows (monitoring settings: causal scores, learning, probability alerts), write it, then score.")] = None,
     threads: ThreadsOpt = None,
 ):
     """Score CSV rows as they arrive (stdin or a file); one JSON line per row, flushed."""
@@ -163,12 +164,35 @@ def stream(
     if follow and input is None:
         raise typer.BadParameter("--follow needs --input FILE")
     with user_errors():
-        from tsae import load
+        if warmup is not None and not model.exists():
+            scorer = _cold_start(model, warmup, learning, threads)
+        else:
+            from tsae import load
 
-        scorer = load(model, threads=threads).streaming(threads=threads, learning="model" if learning is None else learning)
+            scorer = load(model, threads=threads).streaming(threads=threads,
+                                                            learning="model" if learning is None else learning)
         status = run_stream(scorer, open_lines(input, follow), sys.stdout, warn, fmt.value, only_anomalies,
                             on_error.value, sep=parse_sep(sep), columns=split_columns(columns))
     raise typer.Exit(status)
+
+
+def _cold_start(model: Path, warmup: int, learning, threads):
+    """A stream that fits MODEL on its first ``warmup`` rows and writes it (refused if
+    another process wrote MODEL meanwhile)."""
+    from tsae import Detector
+    from tsae.atomic import check_output_path
+    from tsae.coldstart import MONITORING, ColdStartScorer
+
+    check_output_path(model, "model file")
+    template = Detector(**{**MONITORING, "learning": MONITORING["learning"] if learning is None else learning},
+                        threads=threads)
+
+    def save(detector) -> None:
+        detector.save(model, expect=None)
+        err.print(f"fitted on the first {warmup} rows (window {detector.window_}) -> {model}", soft_wrap=True,
+                  markup=False)
+
+    return ColdStartScorer(template, warmup, on_error="raise", threads=threads, on_fit=save)
 
 
 def _load_labelled(data: Path, model: Path, threads, columns, sep, label_column):

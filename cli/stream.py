@@ -138,7 +138,9 @@ def run_stream(scorer, lines: Iterable[str], out: TextIO, warn: Callable[[str], 
     return status
 
 
-def _check_header(header: list[str], channels: list[str], columns: list[str] | None, sep: str) -> None:
+def _check_header(header: list[str], channels: list[str] | None, columns: list[str] | None, sep: str) -> None:
+    if channels is None:  # a cold start: the model does not exist yet
+        return
     if columns is not None:
         check_channel_names(columns, channels)
     missing = [c for c in channels if c not in header]

@@ -77,23 +77,33 @@ def test_drift_is_followed():
 
 
 def test_a_flat_history_does_not_divide_by_zero():
-    """With a constant history the spread is min_std: a 2 % rise is ordinary, a doubling is
-    not (at once with the default short=1, diluted by a longer short-term mean)."""
+    """With a constant history the spread is min_std of the mean: a 2 % rise is ordinary, a
+    doubling is not (at once with the default short=1, diluted by a longer short-term mean)."""
     raw = np.r_[np.ones(500), 1.02, 2.0]
-    p = ScoreCalibrator(CalibrationSettings(short=10)).update_many(raw)
-    assert np.isfinite(p).all() and 0.5 < p[-2] < 0.6 and p[-1] > 0.9
-    assert ScoreCalibrator().update_many(raw)[-1] > 0.999
+    p = ScoreCalibrator().update_many(raw)
+    assert np.isfinite(p).all() and 0.5 < p[-2] < 0.6 and p[-1] > 0.999
+    diluted = ScoreCalibrator(CalibrationSettings(short=10)).update_many(raw)[-1]
+    assert 0.6 < diluted < p[-1]
+    zeros = ScoreCalibrator().update_many(np.r_[np.zeros(200), 0.0, 1e-9])   # no spread at all
+    assert zeros[-2] == 0.5 and zeros[-1] == 1.0
+
+
+def test_a_spike_far_above_the_typical_score_is_near_certain():
+    """Squared errors of single points are chi-square-like: a score 150 times the typical one
+    (the machine-temperature failure) is far in the tail, not at 0.97 as under a log."""
+    raw = np.r_[np.random.default_rng(3).chisquare(1, 2000) * 2.4, 370.0]
+    assert ScoreCalibrator().update_many(raw)[-1] > 0.9999
 
 
 @pytest.mark.parametrize("kwargs", [dict(short=0), dict(long=-1), dict(warmup=1.5), dict(min_std=0),
-                                    dict(floor=math.inf), dict(short=True)])
+                                    dict(min_std=math.inf), dict(short=True)])
 def test_bad_settings_are_config_errors(kwargs):
     with pytest.raises(ConfigError, match="calibration"):
         ScoreCalibrator(CalibrationSettings(**kwargs))
 
 
 @pytest.mark.parametrize("mutate", [
-    lambda s: s.pop("mean"), lambda s: s.update(version=2), lambda s: s.update(n=-1),
+    lambda s: s.pop("mean"), lambda s: s.update(version=1), lambda s: s.update(n=-1),
     lambda s: s.update(var=-1.0), lambda s: s.update(recent=["x"]), lambda s: s.update(recent=list(range(11))),
     lambda s: s.update(settings={**s["settings"], "short": 5}), lambda s: s.update(n=0),
 ])

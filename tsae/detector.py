@@ -104,7 +104,7 @@ class Detector:
         torch CPU threads; default ``TSAE_THREADS`` or half the cores (see ``tsae.runtime``).
     learning : str, dict or LearningSettings
         Continual learning while scoring (``tsae.learning``): ``off`` (default), ``on``
-        (every 20 rows, one Adam step on recent windows judged normal) or settings such
+        (every 200 rows, ten Adam steps on recent windows judged normal) or settings such
         as ``every=50,steps=2,buffer=1000``. Scoring and streaming then train a copy of
         the model on the rows as they arrive; the fitted model itself is not changed.
     progress : bool
@@ -528,7 +528,10 @@ def _event_rules(events) -> EventRules:
 
 
 def _warn_thin_tail(threshold: Threshold, val_scores: np.ndarray, source: str) -> None:
-    """TsaeWarning when the cutoff rests on fewer than MIN_TAIL_SCORES validation scores."""
+    """TsaeWarning when the cutoff rests on fewer than MIN_TAIL_SCORES validation scores
+    (a ``probability`` level rests on no score: never)."""
+    if getattr(threshold, "on_probability", False):
+        return
     scores = val_scores[np.isfinite(val_scores)]
     above = int((scores >= threshold.cutoff_).sum())
     if above < MIN_TAIL_SCORES:

@@ -6,7 +6,7 @@ the files have their median normal row above a cutoff fitted on the first 15 %).
 scorer has seen another ``every`` rows, takes ``steps`` Adam steps on ``batch``
 corrupted windows drawn from them (the denoising objective of the first fit), among
 the windows whose rows were all judged normal (calibrated probability below
-``normal_below``: a burst the detector finds anomalous is not learned as normal).
+``normal_below``; by default only rows at probability 1 are left out).
 
 Deterministic: the draws of update ``u`` come from generators seeded by ``(seed, u)``,
 so an update depends only on the rows, the judgements and the weights before it, and

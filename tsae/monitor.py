@@ -68,8 +68,10 @@ class Monitor:
     min_batch : int
         Forward passes padded to this many windows (``tsae.scoring.MIN_BATCH``: scores
         independent of how the rows are split; 1: lowest latency for one row at a time,
-        float32 rounding differences of about 1e-7). With learning on, always
-        ``MIN_BATCH``, so that the judgements, hence the updates, do not depend on the split.
+        float32 rounding differences of about 1e-7). With learning on, every path
+        computes one window per forward pass, as a stream does row by row, so the
+        scores, the judgements and hence the updates are bit-identical however the rows
+        are split (batch scoring then costs about what streaming does).
     learning : str, dict, LearningSettings or None
         ``"model"`` (default): the detector's ``learning`` setting; otherwise as
         ``LearningSettings.parse`` (``"off"``, ``"on"``, ``"every=50,steps=2"``...).
@@ -80,11 +82,12 @@ class Monitor:
         settings = detector.learning_ if isinstance(learning, str) and learning == "model" \
             else LearningSettings.parse(learning)
         module = detector.module_
+        batch_size = 512
         if settings is not None:
-            module, min_batch = copy.deepcopy(module), MIN_BATCH
+            module, min_batch, batch_size = copy.deepcopy(module), 1, 1
         self.learning = settings
         self.scorer = PointScorer(module, detector.window_, detector.n_features_in_, detector.device_,
-                                  detector.score_mode, min_batch, detector.channel_weights_)
+                                  detector.score_mode, min_batch, detector.channel_weights_, batch_size)
         self.calibrator = ScoreCalibrator.from_state(detector.calibration_)
         self.threshold = detector.threshold_
         rules = detector.events_

@@ -136,11 +136,11 @@ class PointScorer:
     """
 
     def __init__(self, model, window: int, n_channels: int, device: torch.device, mode: str = "window",
-                 min_batch: int = MIN_BATCH, channel_weights: np.ndarray | None = None):
+                 min_batch: int = MIN_BATCH, channel_weights: np.ndarray | None = None, batch_size: int = 512):
         if mode not in MODES:
             raise ConfigError(f"score mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.model, self.window, self.device, self.mode = model, window, device, mode
-        self.min_batch, self.channel_weights = min_batch, channel_weights
+        self.min_batch, self.channel_weights, self.batch_size = min_batch, channel_weights, batch_size
         self.context = np.empty((0, n_channels), dtype=np.float32)  # last <= W-1 points
         self.pending = np.zeros(0)    # window/overlap: partial sums of points not yet final
         self.n_seen = 0               # points pushed so far
@@ -179,8 +179,8 @@ class PointScorer:
         # a single window is ``data`` itself: skip sliding_window_view (~40 us a call)
         windows = data[None] if n_windows == 1 else sliding_windows(data, self.window)
         for s in range(0, n_windows, SLICE_WINDOWS):
-            yield s, window_errors(self.model, windows[s : s + SLICE_WINDOWS], self.device, min_batch=self.min_batch,
-                                   channel_weights=self.channel_weights)
+            yield s, window_errors(self.model, windows[s : s + SLICE_WINDOWS], self.device, self.batch_size,
+                                   self.min_batch, self.channel_weights)
 
     def _counts(self, first: int, n: int) -> np.ndarray:
         """Windows covering final points first..first+n-1 (all windows exist)."""
