@@ -9,7 +9,8 @@ see ``tsae_datasets.shared``) and every method:
 * on the test rows ``[train_end, n)`` only, compute with ``tsae.metrics`` VUS-PR, AUC-PR,
   AUC-ROC and, for ``ucr``, the top-1 hit (``tsae.metrics.ucr_top1``, +/- 100 rows).
 
-Methods: ``tsae-<model>`` (``tsae.Detector`` with its defaults; only ``model``, ``seed=0``,
+Methods: ``tsae-monitor`` (``tsae.coldstart.MONITORING``: causal scores, continual learning,
+the calibrated probability as the score), ``tsae-<model>`` (``tsae.Detector`` with its defaults; only ``model``, ``seed=0``,
 ``threads=1`` and ``progress=False`` are set) for each model of ``--models``, and the peers of
 ``benchmarks/peers.py`` (``--peers``): IsolationForest and Sub-PCA on windows (TSB-AD's
 Sub-IForest / Sub-PCA), PyOD's AutoEncoder on windows, LSTMAD (TSB-AD's, re-implemented) and a
@@ -121,9 +122,16 @@ def _fit_score(method: str, values, cols, train_end: int):
         from tsae import Detector
 
         frame = pd.DataFrame(values, columns=cols)
-        det = Detector(model=method[len("tsae-"):], seed=SEED, threads=1, progress=False)
+        if method == "tsae-monitor":  # the monitoring settings: causal, learning, calibrated probability
+            from tsae.coldstart import MONITORING
+
+            det = Detector(seed=SEED, threads=1, progress=False, **MONITORING)
+            score = lambda: np.nan_to_num(det.assess(frame)["probability"].to_numpy(dtype=np.float64), nan=0.0)  # noqa: E731
+        else:
+            det = Detector(model=method[len("tsae-"):], seed=SEED, threads=1, progress=False)
+            score = lambda: det.score(frame).to_numpy(dtype=np.float64)  # noqa: E731
         _, fit_s, fit_c = _timed(lambda: det.fit(frame.iloc[:train_end]))
-        scores, score_s, score_c = _timed(lambda: det.score(frame).to_numpy(dtype=np.float64))
+        scores, score_s, score_c = _timed(score)
         tr = det.training_
         info = {"window": det.window_, "epochs_run": tr.get("epochs_run"), "best_epoch": tr.get("best_epoch"),
                 "max_windows": tr.get("config", {}).get("max_windows")}

@@ -63,16 +63,19 @@ def window_learner(normal):
     return fit(normal, learning=LEARN)
 
 
-def stream_rows(scorer, frame):
-    """Feed ``frame`` row by row, then flush: DataFrame row, score, probability, is_anomaly."""
+COLUMNS = ["row", "score", "probability", "is_anomaly"]
+
+
+def stream_rows(scorer, frame, flush=True):
+    """Feed ``frame`` row by row (then flush): DataFrame row, score, probability, is_anomaly."""
     done = []
     for record in frame.to_dict("records"):
         event = scorer.update(record)
         if event.row is not None:
             done.append((event.row, event.score, event.probability, event.is_anomaly))
-    rest = scorer.flush()
-    done += list(rest[["row", "score", "probability", "is_anomaly"]].itertuples(index=False, name=None))
-    return pd.DataFrame(done, columns=["row", "score", "probability", "is_anomaly"])
+    if flush:
+        done += list(scorer.flush()[COLUMNS].itertuples(index=False, name=None))
+    return pd.DataFrame(done, columns=COLUMNS)
 
 
 # -------------------------------------------------------------- calibration
@@ -163,7 +166,7 @@ def test_chunked_file_equals_batch_with_learning(window_learner, drifting, tmp_p
 def test_resume_from_json_state_mid_stream_equals_an_uninterrupted_run(learner, drifting, cut):
     whole = stream_rows(learner.streaming(threads=1), drifting)
     first = learner.streaming(threads=1)
-    head = stream_rows_no_flush(first, drifting.iloc[:cut])
+    head = stream_rows(first, drifting.iloc[:cut], flush=False)
     state = json.loads(json.dumps(first.state_dict()))
     assert state["learning"]["seen"] == cut
     resumed = learner.streaming(state=state, threads=1)
@@ -171,14 +174,6 @@ def test_resume_from_json_state_mid_stream_equals_an_uninterrupted_run(learner, 
     got = pd.concat([head, tail], ignore_index=True)
     pd.testing.assert_frame_equal(got, whole)
 
-
-def stream_rows_no_flush(scorer, frame):
-    done = []
-    for record in frame.to_dict("records"):
-        event = scorer.update(record)
-        if event.row is not None:
-            done.append((event.row, event.score, event.probability, event.is_anomaly))
-    return pd.DataFrame(done, columns=["row", "score", "probability", "is_anomaly"])
 
 
 def _state_after(det, frame):
@@ -332,3 +327,17 @@ def test_cli_stream_cold_start_writes_the_model_and_one_line_per_row(drifting, t
                                input=lines)
     assert short.exit_code == 1 and "cold start" in short.stderr and len(short.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "none.tsae").exists()
+
+
+def test_a_model_file_without_calibration_starts_it_afresh(learner, tmp_path, drifting):
+    from tsae.persist import load_model_file, save_model_file
+
+    learner.save(tmp_path / "m.tsae")
+    header, weights = load_model_file(tmp_path / "m.tsae")
+    old = {k: v for k, v in header.items() if k != "calibration"}
+    old["settings"] = {k: v for k, v in header["settings"].items() if k != "learning"}
+    save_model_file(tmp_path / "old.tsae", old, weights)           # as written before calibration existed
+    det = tsae.load(tmp_path / "old.tsae", threads=1)
+    assert det.calibration_ is None and det.learning_ is None
+    p = det.assess(drifting)["probability"].to_numpy()
+    assert np.all(p[15:115] == 0.5) and not np.all(p[115:] == 0.5)   # a fresh calibrator's warm-up

@@ -126,7 +126,7 @@ class ContinualLearner:
         states = [self.optim.state.get(p) for p in params]
         if not states or any(not st for st in states):
             return None
-        return {"step": float(states[0]["step"]), "exp_avg": pack(st["exp_avg"] for st in states),
+        return {"step": int(states[0]["step"]), "exp_avg": pack(st["exp_avg"] for st in states),
                 "exp_avg_sq": pack(st["exp_avg_sq"] for st in states)}
 
     def state_dict(self) -> dict:
@@ -162,8 +162,7 @@ class ContinualLearner:
         params = list(self.module.parameters())
         if adam is not None:
             check_dict(adam, "learning.adam", ("step", "exp_avg", "exp_avg_sq"))
-            step = check_int(adam["step"] if not isinstance(adam["step"], float) or not adam["step"].is_integer()
-                             else int(adam["step"]), "learning.adam.step")
+            step = check_int(adam["step"], "learning.adam.step")
             moments = (unpack(adam["exp_avg"], params, "learning.adam.exp_avg"),
                        unpack(adam["exp_avg_sq"], params, "learning.adam.exp_avg_sq"))
             if any((v < 0).any() for v in moments[1]):
