@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # On a GPU machine: make setup TORCH_SPEC=torch  (or install your CUDA build first).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup demo test test-all bench accuracy clean
+.PHONY: setup demo test test-all lint format bench accuracy clean
 
 $(BIN)/tsae: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,15 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# Lint and formatting (ruff, configured in pyproject.toml); `make format` rewrites the files.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 test-all: setup
 	$(BIN)/python -m pytest -q -m ""

@@ -39,8 +39,14 @@ import os
 
 # One thread per worker for every library that would start a pool. Set before numpy, torch
 # or numba are imported; spawned workers inherit the environment (and re-run this module).
-_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
-                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+_THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 for _var in _THREAD_VARS:
     os.environ[_var] = "1"
 
@@ -66,9 +72,27 @@ DEFAULT_COLLECTIONS = ["nab", "ucr", "smd"]
 UCR_TOLERANCE = 100
 SEED = 0
 CSV_FIELDS = [
-    "collection", "series", "method", "n", "train_end", "dims", "n_test", "test_anomaly_points",
-    "vus_window", "window", "vus_pr", "auc_pr", "auc_roc", "ucr_top1",
-    "fit_s", "score_s", "total_s", "fit_cpu_s", "score_cpu_s", "info", "error",
+    "collection",
+    "series",
+    "method",
+    "n",
+    "train_end",
+    "dims",
+    "n_test",
+    "test_anomaly_points",
+    "vus_window",
+    "window",
+    "vus_pr",
+    "auc_pr",
+    "auc_roc",
+    "ucr_top1",
+    "fit_s",
+    "score_s",
+    "total_s",
+    "fit_cpu_s",
+    "score_cpu_s",
+    "info",
+    "error",
 ]
 
 
@@ -102,8 +126,7 @@ def _load(collection: str, series_id: str):
         df, meta = load_series(collection, series_id)
         cols = [c for c in df.columns if c not in ("timestamp", "label")]
         _SERIES_CACHE.clear()
-        _SERIES_CACHE[key] = (df[cols].to_numpy(dtype="float64"), df["label"].to_numpy(dtype="int64"),
-                              meta, cols)
+        _SERIES_CACHE[key] = (df[cols].to_numpy(dtype="float64"), df["label"].to_numpy(dtype="int64"), meta, cols)
     return _SERIES_CACHE[key]
 
 
@@ -119,6 +142,7 @@ def _fit_score(method: str, values, cols, train_end: int):
 
     if method.startswith("tsae-"):
         import pandas as pd
+
         from tsae import Detector
 
         frame = pd.DataFrame(values, columns=cols)
@@ -128,13 +152,17 @@ def _fit_score(method: str, values, cols, train_end: int):
             det = Detector(seed=SEED, threads=1, progress=False, **MONITORING)
             score = lambda: np.nan_to_num(det.assess(frame)["probability"].to_numpy(dtype=np.float64), nan=0.0)  # noqa: E731
         else:
-            det = Detector(model=method[len("tsae-"):], seed=SEED, threads=1, progress=False)
+            det = Detector(model=method[len("tsae-") :], seed=SEED, threads=1, progress=False)
             score = lambda: det.score(frame).to_numpy(dtype=np.float64)  # noqa: E731
         _, fit_s, fit_c = _timed(lambda: det.fit(frame.iloc[:train_end]))
         scores, score_s, score_c = _timed(score)
         tr = det.training_
-        info = {"window": det.window_, "epochs_run": tr.get("epochs_run"), "best_epoch": tr.get("best_epoch"),
-                "max_windows": tr.get("config", {}).get("max_windows")}
+        info = {
+            "window": det.window_,
+            "epochs_run": tr.get("epochs_run"),
+            "best_epoch": tr.get("best_epoch"),
+            "max_windows": tr.get("config", {}).get("max_windows"),
+        }
     else:
         from peers import make_peer
 
@@ -148,6 +176,7 @@ def _fit_score(method: str, values, cols, train_end: int):
 def run_task(task: dict) -> dict:
     """One (series, method): fit, score, metrics. Never raises: errors go in the row."""
     import numpy as np
+
     from tsae import metrics
     from tsae.windows import auto_window
 
@@ -158,23 +187,39 @@ def run_task(task: dict) -> dict:
         n, te = len(values), int(meta["train_end"])
         y_test = labels[te:]
         vus_window = auto_window(values[:te])
-        row.update(n=n, train_end=te, dims=values.shape[1], n_test=n - te,
-                   test_anomaly_points=int(y_test.sum()), vus_window=vus_window)
+        row.update(
+            n=n,
+            train_end=te,
+            dims=values.shape[1],
+            n_test=n - te,
+            test_anomaly_points=int(y_test.sum()),
+            vus_window=vus_window,
+        )
         scores, (fit_s, score_s, fit_c, score_c), info = _fit_score(task["method"], values, cols, te)
-        row.update(window=info.get("window", ""), fit_s=round(fit_s, 3), score_s=round(score_s, 3),
-                   total_s=round(fit_s + score_s, 3), fit_cpu_s=round(fit_c, 3), score_cpu_s=round(score_c, 3),
-                   info=json.dumps(info, sort_keys=True, default=str))
+        row.update(
+            window=info.get("window", ""),
+            fit_s=round(fit_s, 3),
+            score_s=round(score_s, 3),
+            total_s=round(fit_s + score_s, 3),
+            fit_cpu_s=round(fit_c, 3),
+            score_cpu_s=round(score_c, 3),
+            info=json.dumps(info, sort_keys=True, default=str),
+        )
         if scores.shape != (n,):
             raise ValueError(f"scores have shape {scores.shape}, expected ({n},)")
         s_test = scores[te:]
         bad = ~np.isfinite(s_test)
         if bad.any():
-            raise ValueError(f"non-finite scores in the test part: {int(bad.sum())} rows, first at row "
-                             f"{te + int(np.flatnonzero(bad)[0])}")
+            raise ValueError(
+                f"non-finite scores in the test part: {int(bad.sum())} rows, first at row "
+                f"{te + int(np.flatnonzero(bad)[0])}"
+            )
         if y_test.any() and not y_test.all():
-            row.update(vus_pr=round(metrics.vus_pr(y_test, s_test, sliding_window=vus_window), 6),
-                       auc_pr=round(metrics.auc_pr(y_test, s_test), 6),
-                       auc_roc=round(metrics.auc_roc(y_test, s_test), 6))
+            row.update(
+                vus_pr=round(metrics.vus_pr(y_test, s_test, sliding_window=vus_window), 6),
+                auc_pr=round(metrics.auc_pr(y_test, s_test), 6),
+                auc_roc=round(metrics.auc_roc(y_test, s_test), 6),
+            )
         if task["collection"] == "ucr" and meta["anomaly_ranges"]:
             start, end = meta["anomaly_ranges"][0]
             row["ucr_top1"] = int(metrics.ucr_top1(scores, start, end, te, tolerance=UCR_TOLERANCE))
@@ -241,8 +286,14 @@ def _tasks(args, methods: list[str]) -> list[dict]:
         for sid in ids:
             m = meta[sid]
             for method in methods:
-                tasks.append({"collection": coll, "series": sid, "method": method,
-                              "est": _estimate(method, m["n"], m["train_end"], m.get("dims", 1))})
+                tasks.append(
+                    {
+                        "collection": coll,
+                        "series": sid,
+                        "method": method,
+                        "est": _estimate(method, m["n"], m["train_end"], m.get("dims", 1)),
+                    }
+                )
     tasks.sort(key=lambda t: -t["est"])
     return tasks
 
@@ -280,10 +331,12 @@ def _tsae_source() -> dict:
     out = {"path": str(path), "commit": None, "uncommitted": None}
     try:
         git = ["git", "-C", str(path)]
-        out["commit"] = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                       check=True).stdout.strip()
-        status = subprocess.run(git + ["status", "--porcelain", "--", "."], capture_output=True, text=True,
-                                check=True).stdout
+        out["commit"] = subprocess.run(
+            git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            git + ["status", "--porcelain", "--", "."], capture_output=True, text=True, check=True
+        ).stdout
         out["uncommitted"] = [line[3:] for line in status.splitlines() if line.strip()]
     except (OSError, subprocess.CalledProcessError):
         pass
@@ -297,8 +350,11 @@ def _tsae_defaults() -> dict:
     from tsae import Detector
 
     skip = {"model", "seed", "threads", "progress", "device", "columns", "timestamp"}
-    return {name: p.default for name, p in inspect.signature(Detector).parameters.items()
-            if name not in skip and isinstance(p.default, (str, int, float, type(None)))}
+    return {
+        name: p.default
+        for name, p in inspect.signature(Detector).parameters.items()
+        if name not in skip and isinstance(p.default, (str, int, float, type(None)))
+    }
 
 
 def _read_partial(path: Path) -> list[dict]:
@@ -341,7 +397,7 @@ def run(args) -> None:
         "jobs": args.jobs,
         "seed": SEED,
         "threads": "1 per worker: torch.set_num_threads(1), threadpoolctl threadpool_limits(1), "
-                   + ", ".join(f"{v}=1" for v in _THREAD_VARS),
+        + ", ".join(f"{v}=1" for v in _THREAD_VARS),
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
         "platform": platform.platform(),
@@ -356,22 +412,33 @@ def run(args) -> None:
     started = time.perf_counter()
     rows = list(done_rows)
     ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx, initializer=_worker_init,
-                             initargs=("mp" in methods,)) as pool, open(partial, "a") as log:
+    with (
+        ProcessPoolExecutor(
+            max_workers=args.jobs, mp_context=ctx, initializer=_worker_init, initargs=("mp" in methods,)
+        ) as pool,
+        open(partial, "a") as log,
+    ):
         futures = {pool.submit(run_task, t): t for t in tasks}
         for k, fut in enumerate(as_completed(futures), 1):
             row = fut.result()
             rows.append(row)
             log.write(json.dumps(row) + "\n")
             log.flush()
-            res = "ERROR " + row["error"] if row["error"] else (
-                f"vus_pr {row['vus_pr']}" + (f" top1 {row['ucr_top1']}" if row["ucr_top1"] != "" else ""))
-            print(f"[{k}/{len(tasks)} {_fmt_elapsed(time.perf_counter() - started)}] {row['collection']}/"
-                  f"{row['series']} {row['method']}: fit {row['fit_s']}s score {row['score_s']}s {res}", flush=True)
+            res = (
+                "ERROR " + row["error"]
+                if row["error"]
+                else (f"vus_pr {row['vus_pr']}" + (f" top1 {row['ucr_top1']}" if row["ucr_top1"] != "" else ""))
+            )
+            print(
+                f"[{k}/{len(tasks)} {_fmt_elapsed(time.perf_counter() - started)}] {row['collection']}/"
+                f"{row['series']} {row['method']}: fit {row['fit_s']}s score {row['score_s']}s {res}",
+                flush=True,
+            )
     meta["wall_s"] = round(time.perf_counter() - started, 1)
     meta["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
-    rows.sort(key=lambda r: (r["collection"], r["series"], methods.index(r["method"])
-                             if r["method"] in methods else 99))
+    rows.sort(
+        key=lambda r: (r["collection"], r["series"], methods.index(r["method"]) if r["method"] in methods else 99)
+    )
     write_results(out, meta, rows)
     if not any(r["error"] for r in rows):
         partial.unlink(missing_ok=True)  # everything is in accuracy.json now
@@ -424,13 +491,18 @@ def _summary(rows: list[dict], methods: list[str], collections: list[str]) -> di
             top = [int(r["ucr_top1"]) for r in ok if r["ucr_top1"] not in ("", None)]
             times = [_num(r["total_s"]) for r in ok]
             agg[coll, m] = {
-                "series": len(rs), "errors": len(rs) - len(ok), "scored": len(scored),
+                "series": len(rs),
+                "errors": len(rs) - len(ok),
+                "scored": len(scored),
                 "vus_pr": _mean([_num(r["vus_pr"]) for r in scored]),
                 "auc_pr": _mean([_num(r["auc_pr"]) for r in scored]),
                 "auc_roc": _mean([_num(r["auc_roc"]) for r in scored]),
-                "top1_hits": sum(top) if top else None, "top1_n": len(top),
-                "fit_s": sum(_num(r["fit_s"]) for r in ok), "score_s": sum(_num(r["score_s"]) for r in ok),
-                "mean_s": _mean(times), "total_s": sum(times) if times else 0.0,
+                "top1_hits": sum(top) if top else None,
+                "top1_n": len(top),
+                "fit_s": sum(_num(r["fit_s"]) for r in ok),
+                "score_s": sum(_num(r["score_s"]) for r in ok),
+                "mean_s": _mean(times),
+                "total_s": sum(times) if times else 0.0,
                 "max_s": max(times) if times else None,
             }
     return agg
@@ -445,35 +517,51 @@ def render_md(meta: dict, rows: list[dict]) -> str:
     L.append("# Accuracy benchmark: tsae defaults vs peers on NAB, UCR and SMD")
     L.append("")
     src = meta.get("tsae_source") or {}
-    state = ("" if src.get("uncommitted") is None else
-             " (clean)" if not src["uncommitted"] else f" plus uncommitted changes to {', '.join(src['uncommitted'])}")
-    L.append(f"Generated by `benchmarks/accuracy.py` (`{meta['command']}`) on {meta['date']}; "
-             f"tsae from `{src.get('path')}`" + (f" at commit {src['commit']}{state}" if src.get("commit") else "")
-             + ".")
+    state = (
+        ""
+        if src.get("uncommitted") is None
+        else " (clean)"
+        if not src["uncommitted"]
+        else f" plus uncommitted changes to {', '.join(src['uncommitted'])}"
+    )
+    L.append(
+        f"Generated by `benchmarks/accuracy.py` (`{meta['command']}`) on {meta['date']}; "
+        f"tsae from `{src.get('path')}`" + (f" at commit {src['commit']}{state}" if src.get("commit") else "") + "."
+    )
     L.append("")
     L.append(f"- Machine: {meta['cpu']}, {meta['cores']} cores; {meta['platform']}.")
-    L.append(f"- Versions: python {v['python']}, tsae {v['tsae']}, torch {v['torch']}, numpy {v['numpy']}, "
-             f"scikit-learn {v['scikit-learn']}, pyod {v['pyod']}, stumpy {v['stumpy']}, numba {v['numba']}.")
-    L.append(f"- Workers: `--jobs {meta['jobs']}` (ProcessPoolExecutor, spawn); threads: {meta['threads']}. "
-             f"Load average at start {meta['load_avg_start']}, at end {meta.get('load_avg_end')}; "
-             f"wall time {_fmt_elapsed(meta.get('wall_s', 0))}"
-             + (f" (this run; {meta['resumed_rows']} rows resumed from an earlier one)"
-                if meta.get("resumed_rows") else "") + ".")
-    L.append(f"- Data: `{meta['data']}`; collections {', '.join(collections)}"
-             + (f", first {meta['limit']} series of each" if meta.get("limit") else ", every series")
-             + (f", series {', '.join(meta['series_filter'])}" if meta.get("series_filter") else "")
-             + f". Subsampling: {meta['subsampling']}.")
-    L.append("- Protocol: fit on rows `[0, train_end)`, score every row; metrics (`tsae.metrics`, TSB-AD "
-             "definitions) on the **test rows `[train_end, n)` only**. VUS buffer (`sliding_window`) = "
-             "`tsae.windows.auto_window` of the training rows, the same for every method of a series. "
-             f"UCR top-1: the highest test score within +/- {UCR_TOLERANCE} rows of the anomaly. "
-             "Series without an anomaly in the test part get no VUS/AUC (counted in `series`, not in `scored`). "
-             "Seeds fixed (0).")
+    L.append(
+        f"- Versions: python {v['python']}, tsae {v['tsae']}, torch {v['torch']}, numpy {v['numpy']}, "
+        f"scikit-learn {v['scikit-learn']}, pyod {v['pyod']}, stumpy {v['stumpy']}, numba {v['numba']}."
+    )
+    L.append(
+        f"- Workers: `--jobs {meta['jobs']}` (ProcessPoolExecutor, spawn); threads: {meta['threads']}. "
+        f"Load average at start {meta['load_avg_start']}, at end {meta.get('load_avg_end')}; "
+        f"wall time {_fmt_elapsed(meta.get('wall_s', 0))}"
+        + (f" (this run; {meta['resumed_rows']} rows resumed from an earlier one)" if meta.get("resumed_rows") else "")
+        + "."
+    )
+    L.append(
+        f"- Data: `{meta['data']}`; collections {', '.join(collections)}"
+        + (f", first {meta['limit']} series of each" if meta.get("limit") else ", every series")
+        + (f", series {', '.join(meta['series_filter'])}" if meta.get("series_filter") else "")
+        + f". Subsampling: {meta['subsampling']}."
+    )
+    L.append(
+        "- Protocol: fit on rows `[0, train_end)`, score every row; metrics (`tsae.metrics`, TSB-AD "
+        "definitions) on the **test rows `[train_end, n)` only**. VUS buffer (`sliding_window`) = "
+        "`tsae.windows.auto_window` of the training rows, the same for every method of a series. "
+        f"UCR top-1: the highest test score within +/- {UCR_TOLERANCE} rows of the anomaly. "
+        "Series without an anomaly in the test part get no VUS/AUC (counted in `series`, not in `scored`). "
+        "Seeds fixed (0)."
+    )
     L.append("")
     L.append("## Summary (means over the scored series of each collection)")
     L.append("")
-    L.append("| collection | method | series | scored | VUS-PR | AUC-PR | AUC-ROC | UCR top-1 | "
-             "fit s (total) | score s (total) | fit+score s: mean / total |")
+    L.append(
+        "| collection | method | series | scored | VUS-PR | AUC-PR | AUC-ROC | UCR top-1 | "
+        "fit s (total) | score s (total) | fit+score s: mean / total |"
+    )
     L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for coll in collections:
         best = max((agg[coll, m]["vus_pr"] or -1 for m in methods if (coll, m) in agg), default=None)
@@ -486,9 +574,11 @@ def render_md(meta: dict, rows: list[dict]) -> str:
                 vus = f"**{vus}**"
             top = f"{a['top1_hits']}/{a['top1_n']}" if a["top1_n"] else "–"
             err = f" ({a['errors']} err)" if a["errors"] else ""
-            L.append(f"| {coll} | {m} | {a['series']}{err} | {a['scored']} | {vus} | {_f(a['auc_pr'])} | "
-                     f"{_f(a['auc_roc'])} | {top} | {a['fit_s']:.1f} | {a['score_s']:.1f} | "
-                     f"{_f(a['mean_s'], 1)} / {a['total_s']:.1f} |")
+            L.append(
+                f"| {coll} | {m} | {a['series']}{err} | {a['scored']} | {vus} | {_f(a['auc_pr'])} | "
+                f"{_f(a['auc_roc'])} | {top} | {a['fit_s']:.1f} | {a['score_s']:.1f} | "
+                f"{_f(a['mean_s'], 1)} / {a['total_s']:.1f} |"
+            )
     L.append("")
     L.append("Bold: best mean VUS-PR of the collection.")
     L.append("")
@@ -508,12 +598,20 @@ def render_md(meta: dict, rows: list[dict]) -> str:
                 pv = {p: agg[coll, p][key] for p in peers if (coll, p) in agg and agg[coll, p][key] is not None}
                 top = max(pv.values()) if pv else None
                 cells = [fmt(agg[coll, t][key]) if (coll, t) in agg else "–" for t in tsae_methods]
-                L.append(f"| {coll} | {label} | " + " | ".join(cells) + " | "
-                         + (f"{fmt(top)} ({', '.join(p for p in pv if pv[p] == top)})" if pv else "–") + " |")
+                L.append(
+                    f"| {coll} | {label} | "
+                    + " | ".join(cells)
+                    + " | "
+                    + (f"{fmt(top)} ({', '.join(p for p in pv if pv[p] == top)})" if pv else "–")
+                    + " |"
+                )
         tot = {m: sum(agg[c, m]["total_s"] for c in collections if (c, m) in agg) for m in methods}
         if "pyod_ae" in tot:
-            L.append("| all | fit+score s, total | " + " | ".join(f"{tot[t]:.1f}" for t in tsae_methods)
-                     + f" | {tot['pyod_ae']:.1f} (pyod_ae) |")
+            L.append(
+                "| all | fit+score s, total | "
+                + " | ".join(f"{tot[t]:.1f}" for t in tsae_methods)
+                + f" | {tot['pyod_ae']:.1f} (pyod_ae) |"
+            )
         L.append("")
     # time per method
     L.append("## Time per method (all collections, seconds, wall clock of fit and score in one worker)")
@@ -527,8 +625,10 @@ def render_md(meta: dict, rows: list[dict]) -> str:
         fit = sum(_num(r["fit_s"]) for r in ok)
         score = sum(_num(r["score_s"]) for r in ok)
         slow = max(ok, key=lambda r: _num(r["total_s"]))
-        L.append(f"| {m} | {len(ok)} | {fit:.1f} | {score:.1f} | {fit + score:.1f} | {(fit + score) / len(ok):.1f} | "
-                 f"{slow['collection']}/{slow['series']} ({_num(slow['total_s']):.1f} s, n={slow['n']}) |")
+        L.append(
+            f"| {m} | {len(ok)} | {fit:.1f} | {score:.1f} | {fit + score:.1f} | {(fit + score) / len(ok):.1f} | "
+            f"{slow['collection']}/{slow['series']} ({_num(slow['total_s']):.1f} s, n={slow['n']}) |"
+        )
     L.append("")
     errors = [r for r in rows if r["error"]]
     if errors:
@@ -539,8 +639,9 @@ def render_md(meta: dict, rows: list[dict]) -> str:
         L.append("")
     unscored = sorted({(r["collection"], r["series"]) for r in rows if not r["error"] and r["vus_pr"] in ("", None)})
     if unscored:
-        L.append("Series without VUS/AUC (no anomaly in the test part): "
-                 + ", ".join(f"{c}/{s}" for c, s in unscored) + ".")
+        L.append(
+            "Series without VUS/AUC (no anomaly in the test part): " + ", ".join(f"{c}/{s}" for c, s in unscored) + "."
+        )
         L.append("")
     if meta.get("notes"):
         L.append("## Notes on this run")
@@ -551,58 +652,85 @@ def render_md(meta: dict, rows: list[dict]) -> str:
     L.append("")
     defaults = meta.get("tsae_defaults")
     defaults = ", ".join(f"`{k}={v!r}`" for k, v in defaults.items()) if defaults else "not recorded"
-    L.append("- `tsae-<model>`: `tsae.Detector(model=<model>, seed=0, threads=1, progress=False)`, every other "
-             f"setting at its default ({defaults}); fitted on the training rows as a DataFrame of the value "
-             "columns.")
-    L.append("- Peers (`benchmarks/peers.py`; details and references in its docstring). Shared rules: every "
-             "channel z-scored with the training rows' mean and standard deviation; window W = "
-             "`tsae.windows.auto_window(training rows)` (clipped to [16, 256]); window scores become point "
-             "scores by TSB-AD's rule (the window starting at row i scores row i + ceil((W-1)/2); edge rows "
-             "repeat the first/last window score).")
-    L.append("  - `iforest` (TSB-AD Sub-IForest): scikit-learn `IsolationForest` on flattened windows, "
-             "150 trees, max_features 1.0 (TSB-AD-U optimum); multivariate: 25 trees, max_features 0.8 "
-             "(TSB-AD-M optimum); max_samples auto.")
-    L.append("  - `subpca` (TSB-AD Sub-PCA): PyOD `PCA` on flattened windows (TSB-AD's PCA is a copy of it) "
-             "with standardised window columns and TSB-AD's zero pruning; all components (TSB-AD-U optimum), "
-             "multivariate 0.25 of the variance (TSB-AD-M optimum); score = PyOD's weighted distance to the "
-             "eigenvectors (TSB-AD's Sub-PCA score, not a plain reconstruction error).")
-    L.append("  - `pyod_ae`: `pyod.models.auto_encoder.AutoEncoder()` with PyOD's defaults (hidden [64, 32], "
-             "10 epochs, batch 32, lr 1e-3, dropout 0.2, batch norm) on the flattened training windows; "
-             "`decision_function` on every window.")
-    L.append("  - `lstmad`: TSB-AD's LSTMAD **re-implemented** (the TSB-AD package requires numpy<2 and cannot "
-             "be installed here): encoder/decoder LSTM, 2 layers x 20 units, forecasts the next point from the "
-             "previous 100 (TSB-AD's tuned window), Adam lr 8e-4, StepLR(5, 0.75), batch 128, <= 49 epochs with "
-             "early stopping (patience 3) on the last 20% of the training rows; score = squared forecast error.")
-    L.append("  - `mp`: stumpy AB-join of every window of the series against the training rows (z-normalised, "
-             "m = W); score = distance to the nearest training window (windows inside the training rows are "
-             "their own nearest, distance 0, and are not joined); multivariate: mean over channels. numba "
-             "compiles once per worker before timing starts.")
+    L.append(
+        "- `tsae-<model>`: `tsae.Detector(model=<model>, seed=0, threads=1, progress=False)`, every other "
+        f"setting at its default ({defaults}); fitted on the training rows as a DataFrame of the value "
+        "columns."
+    )
+    L.append(
+        "- Peers (`benchmarks/peers.py`; details and references in its docstring). Shared rules: every "
+        "channel z-scored with the training rows' mean and standard deviation; window W = "
+        "`tsae.windows.auto_window(training rows)` (clipped to [16, 256]); window scores become point "
+        "scores by TSB-AD's rule (the window starting at row i scores row i + ceil((W-1)/2); edge rows "
+        "repeat the first/last window score)."
+    )
+    L.append(
+        "  - `iforest` (TSB-AD Sub-IForest): scikit-learn `IsolationForest` on flattened windows, "
+        "150 trees, max_features 1.0 (TSB-AD-U optimum); multivariate: 25 trees, max_features 0.8 "
+        "(TSB-AD-M optimum); max_samples auto."
+    )
+    L.append(
+        "  - `subpca` (TSB-AD Sub-PCA): PyOD `PCA` on flattened windows (TSB-AD's PCA is a copy of it) "
+        "with standardised window columns and TSB-AD's zero pruning; all components (TSB-AD-U optimum), "
+        "multivariate 0.25 of the variance (TSB-AD-M optimum); score = PyOD's weighted distance to the "
+        "eigenvectors (TSB-AD's Sub-PCA score, not a plain reconstruction error)."
+    )
+    L.append(
+        "  - `pyod_ae`: `pyod.models.auto_encoder.AutoEncoder()` with PyOD's defaults (hidden [64, 32], "
+        "10 epochs, batch 32, lr 1e-3, dropout 0.2, batch norm) on the flattened training windows; "
+        "`decision_function` on every window."
+    )
+    L.append(
+        "  - `lstmad`: TSB-AD's LSTMAD **re-implemented** (the TSB-AD package requires numpy<2 and cannot "
+        "be installed here): encoder/decoder LSTM, 2 layers x 20 units, forecasts the next point from the "
+        "previous 100 (TSB-AD's tuned window), Adam lr 8e-4, StepLR(5, 0.75), batch 128, <= 49 epochs with "
+        "early stopping (patience 3) on the last 20% of the training rows; score = squared forecast error."
+    )
+    L.append(
+        "  - `mp`: stumpy AB-join of every window of the series against the training rows (z-normalised, "
+        "m = W); score = distance to the nearest training window (windows inside the training rows are "
+        "their own nearest, distance 0, and are not joined); multivariate: mean over channels. numba "
+        "compiles once per worker before timing starts."
+    )
     L.append("")
-    L.append("Per-series rows (metrics, window, fit/score wall and CPU seconds, settings used) are in "
-             "`accuracy.csv`; `accuracy.json` has them with this run's metadata.")
+    L.append(
+        "Per-series rows (metrics, window, fit/score wall and CPU seconds, settings used) are in "
+        "`accuracy.csv`; `accuracy.json` has them with this run's metadata."
+    )
     L.append("")
     return "\n".join(L)
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", help="shared datasets folder (default: $TSAE_SHARED_DATASETS or found "
-                                  "beside the repository)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--data", help="shared datasets folder (default: $TSAE_SHARED_DATASETS or found beside the repository)"
+    )
     p.add_argument("--collections", default=",".join(DEFAULT_COLLECTIONS), help="comma list (default nab,ucr,smd)")
     p.add_argument("--models", default="conv1d", help="tsae models, comma list (default conv1d; 'none' to skip)")
-    p.add_argument("--peers", default=",".join(ALL_PEERS),
-                   help=f"peers, comma list (default {','.join(ALL_PEERS)}; 'none' to skip)")
+    p.add_argument(
+        "--peers",
+        default=",".join(ALL_PEERS),
+        help=f"peers, comma list (default {','.join(ALL_PEERS)}; 'none' to skip)",
+    )
     p.add_argument("--methods", help="explicit method list overriding --models/--peers, e.g. tsae-conv1d,iforest")
     p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--limit", type=int, default=0, help="first N series of each collection (0 = all)")
     p.add_argument("--series", help="only these series ids (comma list)")
     p.add_argument("--out", default=str(HERE / "results"), help="output folder (default benchmarks/results)")
-    p.add_argument("--resume", action="store_true",
-                   help="keep the rows of <out>/accuracy.partial.jsonl and run only the missing tasks")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the rows of <out>/accuracy.partial.jsonl and run only the missing tasks",
+    )
     p.add_argument("--render", metavar="JSON", help="rewrite accuracy.md (and .csv) from a saved accuracy.json")
-    p.add_argument("--notes", metavar="MD", help="with --render: store this markdown file's text in the json "
-                                                 "and show it under 'Notes on this run'")
+    p.add_argument(
+        "--notes",
+        metavar="MD",
+        help="with --render: store this markdown file's text in the json and show it under 'Notes on this run'",
+    )
     args = p.parse_args(argv)
     if args.render:
         data = json.loads(Path(args.render).read_text())

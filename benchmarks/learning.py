@@ -45,7 +45,7 @@ def measure(kind: str, mode: str, fit_rows: int, rows: int) -> dict:
         warnings.simplefilter("ignore")
         det = Detector(window=128, epochs=3, threads=1, score_mode=mode, seed=0).fit(frame.iloc[:fit_rows])
     streams = {name: det.streaming(threads=1, learning=name) for name in ("off", "on")}
-    values = frame[det.channels_].iloc[fit_rows:].to_numpy()   # the channels the fit kept (SMD: 30 of 38)
+    values = frame[det.channels_].iloc[fit_rows:].to_numpy()  # the channels the fit kept (SMD: 30 of 38)
     times = {name: np.zeros(len(values)) for name in streams}
     trained = np.zeros(len(values), dtype=bool)
     for i, row in enumerate(values):
@@ -58,12 +58,22 @@ def measure(kind: str, mode: str, fit_rows: int, rows: int) -> dict:
             times[name][i] = (time.perf_counter_ns() - started) / 1000
             if scorer.monitor.learner and scorer.monitor.learner.updates != updates:
                 trained[i] = True
-    out = {"kind": kind, "mode": mode, "channels": values.shape[1], "rows": len(values),
-           "training_rows": int(trained.sum())}
+    out = {
+        "kind": kind,
+        "mode": mode,
+        "channels": values.shape[1],
+        "rows": len(values),
+        "training_rows": int(trained.sum()),
+    }
     for name, us in times.items():
         plain = us[~trained] if name == "on" else us
-        out[name] = {"p50": np.percentile(us, 50), "p99": np.percentile(us, 99), "max": us.max(), "mean": us.mean(),
-                     "p99_without_training": np.percentile(plain, 99)}
+        out[name] = {
+            "p50": np.percentile(us, 50),
+            "p99": np.percentile(us, 99),
+            "max": us.max(),
+            "mean": us.mean(),
+            "p99_without_training": np.percentile(plain, 99),
+        }
     out["training_worst_ms"] = float(times["on"][trained].max() / 1000) if trained.any() else float("nan")
     out["training_mean_ms"] = float(times["on"][trained].mean() / 1000) if trained.any() else float("nan")
     return out
@@ -77,7 +87,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.perf_counter()
-    results = [measure(kind, mode, args.fit_rows, args.rows) for kind in ("uni", "smd") for mode in ("causal", "window")]
+    results = [
+        measure(kind, mode, args.fit_rows, args.rows) for kind in ("uni", "smd") for mode in ("causal", "window")
+    ]
     lines = [
         "# Stream latency with continual learning",
         "",
@@ -94,13 +106,22 @@ def main() -> None:
         for name in ("off", "on"):
             s = r[name]
             ratio = f"{r['on']['p99'] / r['off']['p99']:.2f}" if name == "on" else "1"
-            train = (f"{r['training_rows']} of {r['rows']}", f"{r['training_mean_ms']:.1f} / {r['training_worst_ms']:.1f}") \
-                if name == "on" else ("-", "-")
-            lines.append(f"| {r['kind']} ({r['channels']} ch) | {r['mode']} | {name} | {s['p50']:.0f} | {s['p99']:.0f} | "
-                         f"{s['p99_without_training']:.0f} | {s['max']:.0f} | {s['mean']:.0f} | {ratio} | {train[0]} | "
-                         f"{train[1]} |")
-    lines += ["", "Goal: `update` p99 < 1 ms with learning on (training steps amortised over `every` rows; "
-              "their worst case is the last column).", ""]
+            train = (
+                (f"{r['training_rows']} of {r['rows']}", f"{r['training_mean_ms']:.1f} / {r['training_worst_ms']:.1f}")
+                if name == "on"
+                else ("-", "-")
+            )
+            lines.append(
+                f"| {r['kind']} ({r['channels']} ch) | {r['mode']} | {name} | {s['p50']:.0f} | {s['p99']:.0f} | "
+                f"{s['p99_without_training']:.0f} | {s['max']:.0f} | {s['mean']:.0f} | {ratio} | {train[0]} | "
+                f"{train[1]} |"
+            )
+    lines += [
+        "",
+        "Goal: `update` p99 < 1 ms with learning on (training steps amortised over `every` rows; "
+        "their worst case is the last column).",
+        "",
+    ]
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))
 

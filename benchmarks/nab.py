@@ -38,8 +38,17 @@ def probationary_rows(n: int) -> int:
     return min(int(np.floor(0.15 * n)), 750)
 
 
-def run_series(path: str, out_dir: str, threads: int, seed: int, variant: str, learning: str, cooldown: int,
-               alert: float, window: str) -> dict:
+def run_series(
+    path: str,
+    out_dir: str,
+    threads: int,
+    seed: int,
+    variant: str,
+    learning: str,
+    cooldown: int,
+    alert: float,
+    window: str,
+) -> dict:
     """Fit on the probationary rows of one series, score it causally, write its CSV."""
     import warnings
 
@@ -50,26 +59,41 @@ def run_series(path: str, out_dir: str, threads: int, seed: int, variant: str, l
     frame = read_table(path)
     p = probationary_rows(len(frame))
     started = time.perf_counter()
-    det = Detector(score_mode="causal", threads=threads, seed=seed, learning=learning,
-                   window=int(window) if window.isdigit() else window,
-                   threshold=f"probability:{alert}", events={"cooldown": cooldown}).fit(frame.iloc[:p].drop(columns="label"))
+    det = Detector(
+        score_mode="causal",
+        threads=threads,
+        seed=seed,
+        learning=learning,
+        window=int(window) if window.isdigit() else window,
+        threshold=f"probability:{alert}",
+        events={"cooldown": cooldown},
+    ).fit(frame.iloc[:p].drop(columns="label"))
     fit_s = time.perf_counter() - started
     started = time.perf_counter()
     assessed = det.assess(frame.drop(columns="label"))
     score_s = time.perf_counter() - started
     if variant == "calibrated":
         probability = assessed["probability"].to_numpy()
-        silenced = (probability > alert) & ~assessed["is_anomaly"].to_numpy()   # the cool-down's
+        silenced = (probability > alert) & ~assessed["is_anomaly"].to_numpy()  # the cool-down's
         anomaly_score = np.where(silenced, 0.0, np.nan_to_num(probability, nan=0.0))  # no score yet: 0
     else:  # NAB wants [0, 1]: squash the raw score monotonically
         raw = np.nan_to_num(assessed["score"].to_numpy(), nan=0.0)
         anomaly_score = raw / (1.0 + raw)
     series_id = Path(path).stem
-    write_table(pd.DataFrame({"timestamp": frame["timestamp"], "anomaly_score": anomaly_score}),
-                Path(out_dir) / f"{series_id}.csv")
-    return {"id": series_id, "n": len(frame), "probationary": p, "window": det.window_, "fit_s": round(fit_s, 2),
-            "score_s": round(score_s, 2),
-            "scores": anomaly_score.tolist(), "labels": frame["label"].to_numpy().astype(int).tolist()}
+    write_table(
+        pd.DataFrame({"timestamp": frame["timestamp"], "anomaly_score": anomaly_score}),
+        Path(out_dir) / f"{series_id}.csv",
+    )
+    return {
+        "id": series_id,
+        "n": len(frame),
+        "probationary": p,
+        "window": det.window_,
+        "fit_s": round(fit_s, 2),
+        "score_s": round(score_s, 2),
+        "scores": anomaly_score.tolist(),
+        "labels": frame["label"].to_numpy().astype(int).tolist(),
+    }
 
 
 def detection_delays(corpus: dict, threshold: float, profile: str) -> dict:
@@ -117,9 +141,20 @@ def main() -> None:
     started = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
         n = len(paths)
-        runs = list(pool.map(run_series, paths, [str(args.out)] * n, [args.threads] * n, [args.seed] * n,
-                             [args.variant] * n, [args.learning] * n, [args.cooldown] * n, [args.alert] * n,
-                             [args.window] * n))
+        runs = list(
+            pool.map(
+                run_series,
+                paths,
+                [str(args.out)] * n,
+                [args.threads] * n,
+                [args.seed] * n,
+                [args.variant] * n,
+                [args.learning] * n,
+                [args.cooldown] * n,
+                [args.alert] * n,
+                [args.window] * n,
+            )
+        )
     wall = time.perf_counter() - started
     corpus = {r["id"]: (np.array(r["scores"]), np.array(r["labels"])) for r in runs}
     results = {profile: nab.nab_score(corpus, profile=profile) for profile in PROFILES}
@@ -138,9 +173,12 @@ def main() -> None:
         "",
         "| profile | NAB score | threshold | windows detected | delay rows: median / mean | delay, share of window: median |",
         "|---|---:|---:|---:|---|---:|",
-        *[f"| {profile} | {r['score']:.2f} | {r['threshold']:.6g} | {r['windows']['detected']} of "
-          f"{r['windows']['scored']} | {_median(delays[profile]['rows']):.0f} / {_mean(delays[profile]['rows']):.0f} | "
-          f"{_median(delays[profile]['share']):.2f} |" for profile, r in results.items()],
+        *[
+            f"| {profile} | {r['score']:.2f} | {r['threshold']:.6g} | {r['windows']['detected']} of "
+            f"{r['windows']['scored']} | {_median(delays[profile]['rows']):.0f} / {_mean(delays[profile]['rows']):.0f} | "
+            f"{_median(delays[profile]['share']):.2f} |"
+            for profile, r in results.items()
+        ],
         "",
         "Delay: rows from a labelled window's start to its first detection at the profile's threshold "
         "(NAB's windows start before the anomaly: a detection inside the window counts, earlier is better).",
@@ -149,11 +187,18 @@ def main() -> None:
         "",
     ]
     args.results.write_text("\n".join(lines))
-    (args.results.with_suffix(".json")).write_text(json.dumps(
-        {"variant": args.variant, "results": {k: {kk: vv for kk, vv in v.items() if kk != "files"}
-                                              for k, v in results.items()}, "delays": delays,
-         "series": [{k: v for k, v in r.items() if k not in ("scores", "labels")} for r in runs]},
-        indent=2, default=float))
+    (args.results.with_suffix(".json")).write_text(
+        json.dumps(
+            {
+                "variant": args.variant,
+                "results": {k: {kk: vv for kk, vv in v.items() if kk != "files"} for k, v in results.items()},
+                "delays": delays,
+                "series": [{k: v for k, v in r.items() if k not in ("scores", "labels")} for r in runs],
+            },
+            indent=2,
+            default=float,
+        )
+    )
     print("\n".join(lines))
 
 

@@ -68,7 +68,7 @@ SCORE_BLOCK = 32_768
 class TrainScaler:
     """Per-channel z-score with the statistics of the training rows."""
 
-    def fit(self, train: np.ndarray) -> "TrainScaler":
+    def fit(self, train: np.ndarray) -> TrainScaler:
         train = np.asarray(train, dtype=np.float64)
         self.mean_ = train.mean(axis=0)
         std = train.std(axis=0)
@@ -92,7 +92,7 @@ def center_scores(window_scores: np.ndarray, window: int, n: int) -> np.ndarray:
 
 def _flat(x: np.ndarray, window: int, start: int = 0, stop: int | None = None) -> np.ndarray:
     """Windows ``start..stop-1`` of ``x`` (n, C) flattened to (k, W*C), float64, contiguous."""
-    w = sliding_windows(x, window)[start:stop]          # (k, W, C) view
+    w = sliding_windows(x, window)[start:stop]  # (k, W, C) view
     return np.ascontiguousarray(w.reshape(w.shape[0], -1))
 
 
@@ -105,7 +105,7 @@ class _WindowPeer:
         self.seed = seed
         self.info: dict = {}
 
-    def fit(self, train: np.ndarray) -> "_WindowPeer":
+    def fit(self, train: np.ndarray) -> _WindowPeer:
         train = _as_2d(train)
         self.window_ = auto_window(train)
         self.multivariate_ = train.shape[1] > 1
@@ -117,8 +117,10 @@ class _WindowPeer:
     def score(self, x: np.ndarray) -> np.ndarray:
         x = self.scaler_.transform(_as_2d(x))
         n_windows = x.shape[0] - self.window_ + 1
-        parts = [self._score_windows(_flat(x, self.window_, s, min(s + SCORE_BLOCK, n_windows)))
-                 for s in range(0, n_windows, SCORE_BLOCK)]
+        parts = [
+            self._score_windows(_flat(x, self.window_, s, min(s + SCORE_BLOCK, n_windows)))
+            for s in range(0, n_windows, SCORE_BLOCK)
+        ]
         return center_scores(np.concatenate(parts), self.window_, x.shape[0])
 
     def _fit_windows(self, windows: np.ndarray) -> None:
@@ -135,8 +137,9 @@ class IForestPeer(_WindowPeer):
         from sklearn.ensemble import IsolationForest
 
         n_estimators, max_features = (25, 0.8) if self.multivariate_ else (150, 1.0)
-        self.model_ = IsolationForest(n_estimators=n_estimators, max_features=max_features,
-                                      max_samples="auto", random_state=self.seed, n_jobs=1)
+        self.model_ = IsolationForest(
+            n_estimators=n_estimators, max_features=max_features, max_samples="auto", random_state=self.seed, n_jobs=1
+        )
         self.model_.fit(windows)
         self.info.update(n_estimators=n_estimators, max_features=max_features, train_windows=len(windows))
 
@@ -154,12 +157,14 @@ class SubPCAPeer(_WindowPeer):
         # give components of zero variance (division by zero in the weighted score).
         self.keep_ = windows.std(axis=0) > 0
         n_components = 0.25 if self.multivariate_ else None
-        self.model_ = PCA(n_components=n_components, weighted=True, standardization=True,
-                          random_state=self.seed)
+        self.model_ = PCA(n_components=n_components, weighted=True, standardization=True, random_state=self.seed)
         self.model_.fit(windows[:, self.keep_])
-        self.info.update(n_components=n_components if n_components is not None else "all",
-                         components_kept=int(self.model_.n_components_), features=int(self.keep_.sum()),
-                         train_windows=len(windows))
+        self.info.update(
+            n_components=n_components if n_components is not None else "all",
+            components_kept=int(self.model_.n_components_),
+            features=int(self.keep_.sum()),
+            train_windows=len(windows),
+        )
 
     def _score_windows(self, windows):
         return self.model_.decision_function(windows[:, self.keep_])
@@ -174,8 +179,12 @@ class PyODAutoEncoderPeer(_WindowPeer):
         # PyOD defaults; only the seed, silence and the device are set.
         self.model_ = AutoEncoder(random_state=self.seed, verbose=0, device="cpu")
         self.model_.fit(windows)
-        self.info.update(hidden=list(self.model_.hidden_neuron_list), epochs=self.model_.epoch_num,
-                         batch_size=self.model_.batch_size, train_windows=len(windows))
+        self.info.update(
+            hidden=list(self.model_.hidden_neuron_list),
+            epochs=self.model_.epoch_num,
+            batch_size=self.model_.batch_size,
+            train_windows=len(windows),
+        )
 
     def _score_windows(self, windows):
         return self.model_.decision_function(windows)
@@ -190,7 +199,7 @@ class MatrixProfilePeer:
         self.seed = seed  # deterministic; kept for the uniform interface
         self.info: dict = {}
 
-    def fit(self, train: np.ndarray) -> "MatrixProfilePeer":
+    def fit(self, train: np.ndarray) -> MatrixProfilePeer:
         train = _as_2d(train)
         self.window_ = auto_window(train)
         self.scaler_ = TrainScaler().fit(train)
@@ -230,7 +239,7 @@ class LSTMADPeer:
         self.seed = seed
         self.info: dict = {}
 
-    def fit(self, train: np.ndarray) -> "LSTMADPeer":
+    def fit(self, train: np.ndarray) -> LSTMADPeer:
         import torch
         from torch import nn
 
@@ -262,7 +271,7 @@ class LSTMADPeer:
             total, batches = 0.0, 0
             with torch.no_grad():
                 for s in range(0, len(xv), self.BATCH):
-                    total += loss_fn(self.model_(xv[s:s + self.BATCH]), yv[s:s + self.BATCH]).item()
+                    total += loss_fn(self.model_(xv[s : s + self.BATCH]), yv[s : s + self.BATCH]).item()
                     batches += 1
             val = total / max(batches, 1)
             sched.step()
@@ -276,8 +285,16 @@ class LSTMADPeer:
             # series; here early stopping is then off and every epoch runs.
             if (len(xv) and bad >= self.PATIENCE) or epoch == self.EPOCHS - 1:
                 break
-        self.info.update(window=self.window_, hidden=self.HIDDEN, layers=self.LAYERS, batch_size=self.BATCH,
-                         lr=self.LR, epochs_run=epochs, train_windows=len(xt), val_windows=len(xv))
+        self.info.update(
+            window=self.window_,
+            hidden=self.HIDDEN,
+            layers=self.LAYERS,
+            batch_size=self.BATCH,
+            lr=self.LR,
+            epochs_run=epochs,
+            train_windows=len(xt),
+            val_windows=len(xv),
+        )
         return self
 
     def score(self, x: np.ndarray) -> np.ndarray:
@@ -292,7 +309,7 @@ class LSTMADPeer:
             for s in range(0, n_pairs, 4096):
                 e = min(s + 4096, n_pairs)
                 xb = torch.from_numpy(np.ascontiguousarray(sliding_windows(z, w)[s:e]))
-                yb = torch.from_numpy(z[s + w:e + w])
+                yb = torch.from_numpy(z[s + w : e + w])
                 out[s:e] = (self.model_(xb) - yb).pow(2).mean(dim=1).double().numpy()
         return np.concatenate([np.full(w, out[0]), out])
 
@@ -313,7 +330,7 @@ class _LSTMForecaster:
                 self.relu = nn.GELU()
                 self.fc = nn.Linear(hidden, feats)
 
-            def forward(self, src):                       # (B, W, C) -> (B, C)
+            def forward(self, src):  # (B, W, C) -> (B, C)
                 _, state = self.lstm_encoder(src)
                 dec_in = torch.zeros(src.shape[0], 1, feats, dtype=src.dtype)
                 out, _ = self.lstm_decoder(dec_in, state)
@@ -330,7 +347,7 @@ def _forecast_pairs(z: np.ndarray, window: int):
     if k == 0:
         return torch.zeros(0, window, z.shape[1]), torch.zeros(0, z.shape[1])
     xs = np.ascontiguousarray(sliding_windows(z, window)[:k])
-    return torch.from_numpy(xs), torch.from_numpy(np.ascontiguousarray(z[window:window + k]))
+    return torch.from_numpy(xs), torch.from_numpy(np.ascontiguousarray(z[window : window + k]))
 
 
 def _as_2d(x) -> np.ndarray:

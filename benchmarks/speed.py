@@ -43,7 +43,8 @@ import sys
 import time
 from pathlib import Path
 
-from procmem import reset_peak as _reset_peak, status_kb as _status_kb
+from procmem import reset_peak as _reset_peak
+from procmem import status_kb as _status_kb
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -52,7 +53,6 @@ UNI_N, SMD_N, SMD_CHANNELS = 100_000, 20_000, 38
 
 
 # ----------------------------------------------------------------------------- child side
-
 
 
 def _mb(kb: int | None) -> float | None:
@@ -121,8 +121,8 @@ def run_case(case: dict) -> dict:
 
     tr = det.training_
     cfg = tr["config"]
-    drawn = min(cfg["max_windows"], tr["train_windows"])          # windows drawn per epoch
-    val_per_epoch = min(cfg["max_windows"], tr["val_windows"])    # clean forward passes per epoch
+    drawn = min(cfg["max_windows"], tr["train_windows"])  # windows drawn per epoch
+    val_per_epoch = min(cfg["max_windows"], tr["val_windows"])  # clean forward passes per epoch
     window = det.window_
     res.update(
         window=window,
@@ -162,6 +162,7 @@ def run_case(case: dict) -> dict:
 
 # ---------------------------------------------------------------------------- parent side
 
+
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as fh:
@@ -186,10 +187,16 @@ def _mem_total_gb() -> float | None:
 
 def _git_rev() -> str:
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                             text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return rev + ("+dirty" if dirty else "") if rev else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -230,15 +237,32 @@ def _machine() -> dict:
 def _cases(args, models: list[str], smd_source: str) -> list[dict]:
     scale = 10 if args.quick else 1
     datasets = [
-        {"dataset": "uni", "n": UNI_N // scale, "source": "synthetic",
-         "label": f"make_signal(n={UNI_N // scale}, channels=1, seed=0)"},
+        {
+            "dataset": "uni",
+            "n": UNI_N // scale,
+            "source": "synthetic",
+            "label": f"make_signal(n={UNI_N // scale}, channels=1, seed=0)",
+        },
     ]
     if smd_source == "file":
-        datasets.append({"dataset": "smd", "n": SMD_N // scale, "source": "file", "path": args.smd,
-                         "label": f"{Path(args.smd).name} rows 0..{SMD_N // scale - 1}, v0..v37"})
+        datasets.append(
+            {
+                "dataset": "smd",
+                "n": SMD_N // scale,
+                "source": "file",
+                "path": args.smd,
+                "label": f"{Path(args.smd).name} rows 0..{SMD_N // scale - 1}, v0..v37",
+            }
+        )
     else:
-        datasets.append({"dataset": "smd", "n": SMD_N // scale, "source": "synthetic",
-                         "label": f"make_signal(n={SMD_N // scale}, channels=38, seed=0)"})
+        datasets.append(
+            {
+                "dataset": "smd",
+                "n": SMD_N // scale,
+                "source": "synthetic",
+                "label": f"make_signal(n={SMD_N // scale}, channels=38, seed=0)",
+            }
+        )
     cases = []
     for ds in datasets:
         for model in models:
@@ -312,8 +336,13 @@ def _main_table(results: list[dict]) -> list[str]:
     for item in results:
         case, res = item["case"], item["result"]
         if "error" in res:
-            cells = [case["dataset"], f"{case['n']:,}", case["model"], str(case["threads"]),
-                     f"FAILED: {res['error']}"] + [""] * (len(head) - 5)
+            cells = [
+                case["dataset"],
+                f"{case['n']:,}",
+                case["model"],
+                str(case["threads"]),
+                f"FAILED: {res['error']}",
+            ] + [""] * (len(head) - 5)
         else:
             cells = [fn(case, res) for _, fn in MAIN_COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
@@ -321,18 +350,23 @@ def _main_table(results: list[dict]) -> list[str]:
 
 
 def _thread_table(results: list[dict], base: int, other: int) -> list[str]:
-    ok = {(i["case"]["dataset"], i["case"]["model"], i["case"]["threads"]): i["result"]
-          for i in results if "error" not in i["result"]}
+    ok = {
+        (i["case"]["dataset"], i["case"]["model"], i["case"]["threads"]): i["result"]
+        for i in results
+        if "error" not in i["result"]
+    }
     lines = []
     for (ds, model, th), r1 in ok.items():
         r2 = ok.get((ds, model, other))
         if th != base or r2 is None:
             continue
         if not lines:
-            lines = [f"| dataset | model | s/epoch {base}t | s/epoch {other}t | ratio {other}t/{base}t | "
-                     f"fit s {base}t | fit s {other}t | ratio | score s {base}t | score s {other}t | ratio | "
-                     f"fit CPU/wall {base}t | fit CPU/wall {other}t |",
-                     "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            lines = [
+                f"| dataset | model | s/epoch {base}t | s/epoch {other}t | ratio {other}t/{base}t | "
+                f"fit s {base}t | fit s {other}t | ratio | score s {base}t | score s {other}t | ratio | "
+                f"fit CPU/wall {base}t | fit CPU/wall {other}t |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            ]
         lines.append(
             f"| {ds} | {model} | {r1['epoch_s']:.3f} | {r2['epoch_s']:.3f} | {r2['epoch_s'] / r1['epoch_s']:.2f} | "
             f"{r1['fit_s']:.2f} | {r2['fit_s']:.2f} | {r2['fit_s'] / r1['fit_s']:.2f} | "
@@ -384,12 +418,16 @@ def _consistency_warnings(meta: dict, results: list[dict]) -> list[str]:
     """Warn when the library changed during the run (other commits landing meanwhile)."""
     out = []
     if meta.get("source_hash_end") and meta["source_hash_end"] != meta.get("source_hash"):
-        out.append(f"- **WARNING: the library code (tsae/, datasets/) changed during the run (source hash "
-                   f"{meta.get('source_hash')} at start, {meta['source_hash_end']} at end; git {meta['git']} -> "
-                   f"{meta.get('git_end')}): later cases may have run different code**")
+        out.append(
+            f"- **WARNING: the library code (tsae/, datasets/) changed during the run (source hash "
+            f"{meta.get('source_hash')} at start, {meta['source_hash_end']} at end; git {meta['git']} -> "
+            f"{meta.get('git_end')}): later cases may have run different code**"
+        )
     elif meta.get("git_end") and meta["git_end"] != meta["git"]:
-        out.append(f"- note: commits landed during the run (git {meta['git']} -> {meta['git_end']}) but the "
-                   f"library code (tsae/, datasets/) was unchanged")
+        out.append(
+            f"- note: commits landed during the run (git {meta['git']} -> {meta['git_end']}) but the "
+            f"library code (tsae/, datasets/) was unchanged"
+        )
     d = meta.get("defaults", {})
     for item in results:
         r, c = item["result"], item["case"]
@@ -400,8 +438,11 @@ def _consistency_warnings(meta: dict, results: list[dict]) -> list[str]:
             seen.pop("epochs")
         diff = {k: v for k, v in seen.items() if k in d and d[k] != v}
         if diff:
-            out.append(f"- **WARNING: {c['dataset']}/{c['model']}/threads={c['threads']} ran with "
-                       + ", ".join(f"{k}={v}" for k, v in diff.items()) + " (not the defaults above)**")
+            out.append(
+                f"- **WARNING: {c['dataset']}/{c['model']}/threads={c['threads']} ran with "
+                + ", ".join(f"{k}={v}" for k, v in diff.items())
+                + " (not the defaults above)**"
+            )
     return out
 
 
@@ -416,12 +457,16 @@ def _markdown(meta: dict, results: list[dict]) -> str:
         f"at end {meta.get('load_avg_end')}",
         f"- python {meta['python']}, torch {meta['torch']} (CPU)",
         f"- threads: every case with `threads={meta['threads']}`"
-        + (f"; conv1d also with `threads={meta['compare_threads']}`" if meta["compare_threads"]
-           and meta["compare_threads"] != meta["threads"] and "conv1d" in meta["models"] else "")
+        + (
+            f"; conv1d also with `threads={meta['compare_threads']}`"
+            if meta["compare_threads"] and meta["compare_threads"] != meta["threads"] and "conv1d" in meta["models"]
+            else ""
+        )
         + "; cases run one after another, each in a fresh process",
         f"- data: **uni** = {meta['datasets']['uni']}; **smd** = {meta['datasets']['smd']} "
         f"(source: {'real SMD file' if meta['smd_source'] == 'file' else 'synthetic fallback, SMD file not found'})",
-        "- Detector defaults (" + ", ".join(f"{k} {v}" for k, v in meta.get("defaults", {}).items())
+        "- Detector defaults ("
+        + ", ".join(f"{k} {v}" for k, v in meta.get("defaults", {}).items())
         + "); only `threads` set"
         + (f"; **epochs capped at {meta['epochs']} with --epochs**" if meta["epochs"] else "")
         + "; fit and score both on the whole series",
@@ -433,28 +478,43 @@ def _markdown(meta: dict, results: list[dict]) -> str:
     ]
     tt = _thread_table(results, meta["threads"], meta["compare_threads"]) if meta["compare_threads"] else []
     if tt:
-        out += [f"Thread scaling ({meta['compare_threads']} threads vs {meta['threads']}, same session; "
-                f"ratio < 1 means faster with more threads):", "", *tt, ""]
+        out += [
+            f"Thread scaling ({meta['compare_threads']} threads vs {meta['threads']}, same session; "
+            f"ratio < 1 means faster with more threads):",
+            "",
+            *tt,
+            "",
+        ]
     out += [DEFINITIONS]
     return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="10x smaller series (smoke run)")
     p.add_argument("--models", default=None, help="comma-separated model names (default: tsae.list_models())")
     p.add_argument("--threads", type=int, default=1, help="torch threads for every case (default 1)")
-    p.add_argument("--compare-threads", type=int, default=2,
-                   help="also run the conv1d cases with this many threads (default 2; 0 = off)")
-    p.add_argument("--epochs", type=int, default=None,
-                   help="cap the epochs (default: the Detector default, 30, with early stopping); "
-                        "use only when a case is too slow, it is stated in the results")
+    p.add_argument(
+        "--compare-threads",
+        type=int,
+        default=2,
+        help="also run the conv1d cases with this many threads (default 2; 0 = off)",
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="cap the epochs (default: the Detector default, 30, with early stopping); "
+        "use only when a case is too slow, it is stated in the results",
+    )
     p.add_argument("--smd", default=DEFAULT_SMD, help=f"SMD machine CSV (default {DEFAULT_SMD})")
     p.add_argument("--case-timeout", type=float, default=3600, help="seconds per case before it is killed")
     p.add_argument("--out", default=str(HERE / "results"), help="output directory (default benchmarks/results)")
-    p.add_argument("--render", metavar="JSON",
-                   help="only rewrite speed.md in --out from an existing speed.json (no measurement)")
+    p.add_argument(
+        "--render", metavar="JSON", help="only rewrite speed.md in --out from an existing speed.json (no measurement)"
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
@@ -481,25 +541,39 @@ def main(argv: list[str] | None = None) -> int:
     smd_source = "file" if Path(args.smd).is_file() else "synthetic"
     cases = _cases(args, models, smd_source)
     meta = _machine()
-    meta.update(defaults=_detector_defaults(), quick=args.quick, threads=args.threads, compare_threads=args.compare_threads,
-                epochs=args.epochs, smd_source=smd_source, models=models,
-                datasets={c["dataset"]: c["label"] for c in cases})
+    meta.update(
+        defaults=_detector_defaults(),
+        quick=args.quick,
+        threads=args.threads,
+        compare_threads=args.compare_threads,
+        epochs=args.epochs,
+        smd_source=smd_source,
+        models=models,
+        datasets={c["dataset"]: c["label"] for c in cases},
+    )
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     t0 = time.perf_counter()
     for i, case in enumerate(cases, 1):
-        print(f"[{i}/{len(cases)}] {case['dataset']} n={case['n']} {case['model']} threads={case['threads']} ...",
-              file=sys.stderr, flush=True)
+        print(
+            f"[{i}/{len(cases)}] {case['dataset']} n={case['n']} {case['model']} threads={case['threads']} ...",
+            file=sys.stderr,
+            flush=True,
+        )
         res = _run_child(case, args.case_timeout)
         results.append({"case": case, "result": res})
         if "error" in res:
             print(f"    FAILED: {res['error']}", file=sys.stderr, flush=True)
         else:
-            print(f"    window {res['window']}, epochs {res['epochs_run']}, fit {res['fit_s']:.1f} s "
-                  f"({res['epoch_s']:.2f} s/epoch), score {res['score_s']:.1f} s, "
-                  f"peak {res['peak_process_mb']:.0f} MB", file=sys.stderr, flush=True)
+            print(
+                f"    window {res['window']}, epochs {res['epochs_run']}, fit {res['fit_s']:.1f} s "
+                f"({res['epoch_s']:.2f} s/epoch), score {res['score_s']:.1f} s, "
+                f"peak {res['peak_process_mb']:.0f} MB",
+                file=sys.stderr,
+                flush=True,
+            )
     meta["total_s"] = round(time.perf_counter() - t0, 1)
     meta["git_end"] = _git_rev()
     meta["source_hash_end"] = _source_hash()

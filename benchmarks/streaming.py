@@ -67,7 +67,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from procmem import reset_peak as _reset_peak, status_kb as _status_kb
+from procmem import reset_peak as _reset_peak
+from procmem import status_kb as _status_kb
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -82,7 +83,6 @@ LATENCY_MODELS = [("uni", "conv1d"), ("smd", "conv1d"), ("uni", "lstm"), ("uni",
 
 
 # ------------------------------------------------------------------------------ helpers
-
 
 
 def _mem_available_mb() -> float | None:
@@ -106,12 +106,20 @@ def _stats(ns) -> dict:
 
     us = np.asarray(ns, dtype=np.float64) / 1e3
     p = np.percentile(us, [50, 90, 99, 99.9])
-    return {"n": int(len(us)), "p50": round(p[0], 1), "p90": round(p[1], 1), "p99": round(p[2], 1),
-            "p999": round(p[3], 1), "max": round(float(us.max()), 1), "mean": round(float(us.mean()), 1),
-            "over_1ms": int((us > 1000).sum())}
+    return {
+        "n": int(len(us)),
+        "p50": round(p[0], 1),
+        "p90": round(p[1], 1),
+        "p99": round(p[2], 1),
+        "p999": round(p[3], 1),
+        "max": round(float(us.max()), 1),
+        "mean": round(float(us.mean()), 1),
+        "over_1ms": int((us > 1000).sum()),
+    }
 
 
 # ------------------------------------------------------------------------- child: prepare
+
 
 def _fit_frame(dataset: str, smd_path: str):
     """The 20,000-row series a latency model is fitted on (and streamed through)."""
@@ -125,10 +133,14 @@ def _fit_frame(dataset: str, smd_path: str):
         head = pd.read_csv(smd_path, nrows=0).columns
         cols = [c for c in ["timestamp"] + [f"v{i}" for i in range(SMD_CHANNELS)] if c in head]
         if sum(c.startswith("v") for c in cols) == SMD_CHANNELS:
-            return (pd.read_csv(smd_path, nrows=FIT_N, usecols=cols),
-                    f"{Path(smd_path).name} rows 0..{FIT_N - 1}, v0..v{SMD_CHANNELS - 1}")
-    return (make_signal(n=FIT_N, channels=SMD_CHANNELS),
-            f"make_signal(n={FIT_N}, channels={SMD_CHANNELS}, seed=0) (SMD file not found)")
+            return (
+                pd.read_csv(smd_path, nrows=FIT_N, usecols=cols),
+                f"{Path(smd_path).name} rows 0..{FIT_N - 1}, v0..v{SMD_CHANNELS - 1}",
+            )
+    return (
+        make_signal(n=FIT_N, channels=SMD_CHANNELS),
+        f"make_signal(n={FIT_N}, channels={SMD_CHANNELS}, seed=0) (SMD file not found)",
+    )
 
 
 def prepare(case: dict) -> dict:
@@ -153,9 +165,15 @@ def prepare(case: dict) -> dict:
         det.save(path)
         tr = det.training_
         out["models"][f"{dataset}_{model}"] = {
-            "path": str(path), "data": label, "rows": len(frame), "channels": det.n_features_in_,
-            "window": det.window_, "epochs_run": tr["epochs_run"], "best_val_loss": tr["best_val_loss"],
-            "fit_s": round(fit_s, 2), "cutoff": det.threshold_.cutoff_,
+            "path": str(path),
+            "data": label,
+            "rows": len(frame),
+            "channels": det.n_features_in_,
+            "window": det.window_,
+            "epochs_run": tr["epochs_run"],
+            "best_val_loss": tr["best_val_loss"],
+            "fit_s": round(fit_s, 2),
+            "cutoff": det.threshold_.cutoff_,
             "params": sum(p.numel() for p in det.module_.parameters()),
         }
 
@@ -176,15 +194,23 @@ def prepare(case: dict) -> dict:
     with pacsv.CSVWriter(big_csv, tile(0).schema) as writer:
         for k in range(case["tiles"]):
             writer.write_table(tile(k))
-    out.update(series_csv=str(series_csv), big_csv=str(big_csv), probe_csv=str(probe_csv),
-               probe_rows=min(case["probe_n"], n), series_rows=n, big_rows=n * case["tiles"],
-               series_label=f"make_signal(n={n}, channels=1, seed=0)",
-               series_mb=round(series_csv.stat().st_size / 2**20, 1), big_mb=round(big_csv.stat().st_size / 2**20, 1),
-               write_s=round(time.perf_counter() - t0, 1))
+    out.update(
+        series_csv=str(series_csv),
+        big_csv=str(big_csv),
+        probe_csv=str(probe_csv),
+        probe_rows=min(case["probe_n"], n),
+        series_rows=n,
+        big_rows=n * case["tiles"],
+        series_label=f"make_signal(n={n}, channels=1, seed=0)",
+        series_mb=round(series_csv.stat().st_size / 2**20, 1),
+        big_mb=round(big_csv.stat().st_size / 2**20, 1),
+        write_s=round(time.perf_counter() - t0, 1),
+    )
     return out
 
 
 # ------------------------------------------------------------------------- child: latency
+
 
 class _History:
     """The last ``size`` rows of a stream in a flat array (amortised O(1) append)."""
@@ -219,13 +245,16 @@ def latency(case: dict) -> dict:
     torch.set_num_threads(THREADS)
     det = tsae.load(case["model_path"], threads=THREADS)
     frame, _ = _fit_frame(case["dataset"], case["smd"])
-    values = frame[det.channels_].to_numpy(np.float64)               # (n, C) raw rows, as they would arrive
+    values = frame[det.channels_].to_numpy(np.float64)  # (n, C) raw rows, as they would arrive
     w, channels = det.window_, det.n_features_in_
     center = np.asarray(det.scaler_.center, dtype=np.float64)
     scale = np.asarray(det.scaler_.scale, dtype=np.float64)
     model = det.module_
-    weights = torch.ones(channels) if det.channel_weights_ is None else torch.as_tensor(det.channel_weights_,
-                                                                                        dtype=torch.float32)
+    weights = (
+        torch.ones(channels)
+        if det.channel_weights_ is None
+        else torch.as_tensor(det.channel_weights_, dtype=torch.float32)
+    )
     warm, n_timed, rounds = case["warmup"], case["rows"], case["rounds"]
     assert warm >= 2 * w and warm + n_timed <= len(values), "series too short for the latency run"
 
@@ -254,20 +283,21 @@ def latency(case: dict) -> dict:
     hist2 = _History(2 * w - 1, channels)
     for t in range(warm - 2 * w + 1 - 200, warm - 200):
         hist2.append(values[t])
-    diag = (np.arange(w), w - 1 - np.arange(w))       # window i covers the point at its position W-1-i
+    diag = (np.arange(w), w - 1 - np.arange(w))  # window i covers the point at its position W-1-i
     ovl_scores: dict[int, float] = {}
 
     def naive_overlap(t):
         hist2.append(values[t])
-        scaled = ((hist2.last() - center) / scale).astype(np.float32)                     # (2W-1, C)
-        x = torch.from_numpy(np.ascontiguousarray(sliding_windows(scaled, w)))             # (W, W, C)
+        scaled = ((hist2.last() - center) / scale).astype(np.float32)  # (2W-1, C)
+        x = torch.from_numpy(np.ascontiguousarray(sliding_windows(scaled, w)))  # (W, W, C)
         with torch.inference_mode():
-            err = ((model(x) - x).square() * weights).mean(dim=2).double().numpy()         # (W, W)
-        ovl_scores[t - w + 1] = float((err.mean() if det.score_mode == "window" else err[diag].sum() / w))
+            err = ((model(x) - x).square() * weights).mean(dim=2).double().numpy()  # (W, W)
+        ovl_scores[t - w + 1] = float(err.mean() if det.score_mode == "window" else err[diag].sum() / w)
 
     x1 = torch.from_numpy(((values[:w] - center) / scale).astype(np.float32))[None]
-    xw = torch.from_numpy(np.ascontiguousarray(
-        sliding_windows(((values[: 2 * w - 1] - center) / scale).astype(np.float32), w)))
+    xw = torch.from_numpy(
+        np.ascontiguousarray(sliding_windows(((values[: 2 * w - 1] - center) / scale).astype(np.float32), w))
+    )
 
     def fwd1(t):
         with torch.inference_mode():
@@ -277,10 +307,15 @@ def latency(case: dict) -> dict:
         with torch.inference_mode():
             model(xw)
 
-    methods = {"update": run_update, "naive_single": naive_single, "naive_overlap": naive_overlap,
-               "forward_b1": fwd1, "forward_b128": fwdw}
+    methods = {
+        "update": run_update,
+        "naive_single": naive_single,
+        "naive_overlap": naive_overlap,
+        "forward_b1": fwd1,
+        "forward_b128": fwdw,
+    }
     methods = {k: v for k, v in methods.items() if k in case.get("methods", methods)}
-    for name in ("naive_single", "naive_overlap"):           # their warm-up: 200 rows before the timed ones
+    for name in ("naive_single", "naive_overlap"):  # their warm-up: 200 rows before the timed ones
         for t in range(warm - 200, warm):
             if name in methods:
                 methods[name](t)
@@ -300,7 +335,7 @@ def latency(case: dict) -> dict:
     t_begin = time.perf_counter()
     for r in range(rounds):
         rows = range(warm + r * per_round, warm + (r + 1) * per_round)
-        for name in order[r % len(order):] + order[: r % len(order)]:       # rotate who goes first
+        for name in order[r % len(order) :] + order[: r % len(order)]:  # rotate who goes first
             fn, wl, cl = methods[name], wall[name], cpu[name]
             ru0 = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
             for t in rows:
@@ -321,9 +356,17 @@ def latency(case: dict) -> dict:
         w1 = perf()
         empty.append(w1 - w0)
     res = {
-        "model": det.model, "dataset": case["dataset"], "channels": channels, "window": w,
-        "warmup_rows": warm, "timed_rows": n_timed, "rounds": rounds, "timed_s": round(timed_s, 1),
-        "torch_threads": torch.get_num_threads(), "load_start": load_start, "load_end": _load(),
+        "model": det.model,
+        "dataset": case["dataset"],
+        "channels": channels,
+        "window": w,
+        "warmup_rows": warm,
+        "timed_rows": n_timed,
+        "rounds": rounds,
+        "timed_s": round(timed_s, 1),
+        "torch_threads": torch.get_num_threads(),
+        "load_start": load_start,
+        "load_end": _load(),
         "timer_overhead_ns_p50": float(np.median(empty)),
         "wall_us": {m: _stats(v) for m, v in wall.items()},
         "cpu_us": {m: _stats(v) for m, v in cpu.items()},
@@ -335,17 +378,20 @@ def latency(case: dict) -> dict:
         ovl = np.array([ovl_scores[p] for p in points])
         gc.collect()
         whole = det.score(frame).to_numpy()[points]
-        res.update({
-            "check_points": len(points),
-            "max_abs_diff_update_vs_naive_overlap": float(np.abs(upd - ovl).max()),
-            "max_abs_diff_update_vs_batch_score": float(np.abs(upd - whole).max()),
-            "max_abs_diff_naive_overlap_vs_batch_score": float(np.abs(ovl - whole).max()),
-            "score_scale_p50": float(np.median(np.abs(whole))),
-        })
+        res.update(
+            {
+                "check_points": len(points),
+                "max_abs_diff_update_vs_naive_overlap": float(np.abs(upd - ovl).max()),
+                "max_abs_diff_update_vs_batch_score": float(np.abs(upd - whole).max()),
+                "max_abs_diff_naive_overlap_vs_batch_score": float(np.abs(ovl - whole).max()),
+                "score_scale_p50": float(np.median(np.abs(whole))),
+            }
+        )
     return res
 
 
 # ---------------------------------------------------------------------- child: throughput
+
 
 def throughput(case: dict) -> dict:
     import numpy as np
@@ -358,7 +404,12 @@ def throughput(case: dict) -> dict:
     det = tsae.load(case["model_path"], threads=THREADS)
     frame = read_table(case["series_csv"])
     n, block = len(frame), case["block"]
-    res: dict = {"rows": n, "block": block, "load_start": _load(), "rss_before_mb": round(_status_kb("VmRSS") / 1024, 1)}
+    res: dict = {
+        "rows": n,
+        "block": block,
+        "load_start": _load(),
+        "rss_before_mb": round(_status_kb("VmRSS") / 1024, 1),
+    }
 
     stream = det.streaming(threads=THREADS)
     _reset_peak()
@@ -371,25 +422,33 @@ def throughput(case: dict) -> dict:
     parts.append(stream.flush()["score"].to_numpy())
     total = time.perf_counter() - t0
     streamed = np.concatenate(parts)
-    res.update(update_many_s=round(total, 2), update_many_rows_per_s=round(n / total),
-               update_many_block_ms_p50=round(1e3 * float(np.median(block_s)), 1),
-               update_many_block_ms_max=round(1e3 * max(block_s), 1),
-               update_many_peak_mb=round(_status_kb("VmHWM") / 1024, 1))
+    res.update(
+        update_many_s=round(total, 2),
+        update_many_rows_per_s=round(n / total),
+        update_many_block_ms_p50=round(1e3 * float(np.median(block_s)), 1),
+        update_many_block_ms_max=round(1e3 * max(block_s), 1),
+        update_many_peak_mb=round(_status_kb("VmHWM") / 1024, 1),
+    )
 
     _reset_peak()
     t0 = time.perf_counter()
     whole = det.score(frame).to_numpy()
     total = time.perf_counter() - t0
-    res.update(score_s=round(total, 2), score_rows_per_s=round(n / total),
-               score_peak_mb=round(_status_kb("VmHWM") / 1024, 1), load_end=_load(),
-               update_many_len_ok=len(streamed) == n,
-               max_abs_diff_update_many_vs_score=float(np.abs(streamed - whole).max()),
-               identical_update_many_vs_score=int((streamed == whole).sum()))
+    res.update(
+        score_s=round(total, 2),
+        score_rows_per_s=round(n / total),
+        score_peak_mb=round(_status_kb("VmHWM") / 1024, 1),
+        load_end=_load(),
+        update_many_len_ok=len(streamed) == n,
+        max_abs_diff_update_many_vs_score=float(np.abs(streamed - whole).max()),
+        identical_update_many_vs_score=int((streamed == whole).sum()),
+    )
     np.save(case["whole_npy"], whole)
     return res
 
 
 # -------------------------------------------------------------------------- child: verify
+
 
 def verify(case: dict) -> dict:
     """Compare a `tsae score` output file with Detector.score on the whole input file."""
@@ -400,7 +459,9 @@ def verify(case: dict) -> dict:
     import tsae
 
     torch.set_num_threads(THREADS)
-    out = pacsv.read_csv(case["scored_csv"], convert_options=pacsv.ConvertOptions(include_columns=["score", "is_anomaly"]))
+    out = pacsv.read_csv(
+        case["scored_csv"], convert_options=pacsv.ConvertOptions(include_columns=["score", "is_anomaly"])
+    )
     chunked = out.column("score").to_numpy()
     flags = out.column("is_anomaly").to_numpy(zero_copy_only=False).astype(bool)
     del out
@@ -412,18 +473,26 @@ def verify(case: dict) -> dict:
         _reset_peak()
         t0 = time.perf_counter()
         whole = det.score(case["input_csv"]).to_numpy()
-        res.update(whole_from="Detector.score(path) in this process", whole_score_s=round(time.perf_counter() - t0, 1),
-                   whole_score_peak_mb=round(_status_kb("VmHWM") / 1024, 1))
+        res.update(
+            whole_from="Detector.score(path) in this process",
+            whole_score_s=round(time.perf_counter() - t0, 1),
+            whole_score_peak_mb=round(_status_kb("VmHWM") / 1024, 1),
+        )
     det = tsae.load(case["model_path"], threads=THREADS)
     res.update(rows_whole=len(whole), same_length=len(whole) == len(chunked))
     if len(whole) == len(chunked):
-        res.update(identical=int((whole == chunked).sum()), bit_identical=bool(np.array_equal(whole, chunked)),
-                   max_abs_diff=float(np.abs(whole - chunked).max()),
-                   flags_identical=bool(np.array_equal(det.flags(whole), flags)), flagged=int(flags.sum()))
+        res.update(
+            identical=int((whole == chunked).sum()),
+            bit_identical=bool(np.array_equal(whole, chunked)),
+            max_abs_diff=float(np.abs(whole - chunked).max()),
+            flags_identical=bool(np.array_equal(det.flags(whole), flags)),
+            flagged=int(flags.sum()),
+        )
     return res
 
 
 # ------------------------------------------------------------------------- parent side
+
 
 def _run_child(case: dict, timeout: float) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(case)]
@@ -450,23 +519,31 @@ def _timed_shell(command: str, timeout: float) -> dict:
         wrap = f"/usr/bin/time -v -o {tfile}"
     else:  # fallback: a python wrapper reporting getrusage(RUSAGE_CHILDREN) of its only child
         helper = tempfile.NamedTemporaryFile("w", prefix="tsae-rusage-", suffix=".py", delete=False)
-        helper.write("import resource, subprocess, sys\n"
-                     "code = subprocess.call(sys.argv[2:])\n"
-                     "ru = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-                     "open(sys.argv[1], 'w').write('Maximum resident set size (kbytes): %d\\n"
-                     "User time (seconds): %.2f\\nSystem time (seconds): %.2f\\n' % "
-                     "(ru.ru_maxrss, ru.ru_utime, ru.ru_stime))\n"
-                     "sys.exit(code)\n")
+        helper.write(
+            "import resource, subprocess, sys\n"
+            "code = subprocess.call(sys.argv[2:])\n"
+            "ru = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+            "open(sys.argv[1], 'w').write('Maximum resident set size (kbytes): %d\\n"
+            "User time (seconds): %.2f\\nSystem time (seconds): %.2f\\n' % "
+            "(ru.ru_maxrss, ru.ru_utime, ru.ru_stime))\n"
+            "sys.exit(code)\n"
+        )
         helper.close()
         wrap = f"{sys.executable} {helper.name} {tfile}"
     load_start = _load()
     t0 = time.perf_counter()
-    proc = subprocess.Popen(["bash", "-o", "pipefail", "-c", command.replace("{TIME}", wrap)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=REPO, start_new_session=True)
+    proc = subprocess.Popen(
+        ["bash", "-o", "pipefail", "-c", command.replace("{TIME}", wrap)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        start_new_session=True,
+    )
     try:
         _, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)          # the whole pipeline (its own process group), nothing else
+        os.killpg(proc.pid, 9)  # the whole pipeline (its own process group), nothing else
         proc.communicate()
         return {"error": f"timed out after {timeout:.0f} s"}
     wall = time.perf_counter() - t0
@@ -508,10 +585,16 @@ def _cpu_model() -> str:
 
 def _git_rev() -> str:
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                             text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return rev + ("+dirty" if dirty else "") if rev else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -532,9 +615,14 @@ def _machine() -> dict:
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu_model": _cpu_model(), "mem_total_gb": mem,
-        "python": platform.python_version(), "torch": torch.__version__, "tsae": tsae.__version__,
-        "git": _git_rev(), "load_avg_start": _load(), "threads": THREADS,
+        "cpu_model": _cpu_model(),
+        "mem_total_gb": mem,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "tsae": tsae.__version__,
+        "git": _git_rev(),
+        "load_avg_start": _load(),
+        "threads": THREADS,
     }
 
 
@@ -546,12 +634,21 @@ def _tsae_bin() -> str:
 # ----------------------------------------------------------------------------- markdown
 
 METHOD_ROWS = [
-    ("update", "`StreamingScorer.update(row)`",
-     "score of the row W-1 back (final now; default `window` mode); 1 window forward (batch 1) + partial sums"),
-    ("naive_single", "naive single window",
-     "error of the 1 window ending at the new row (= *causal* score, not update's score); 1 forward, batch 1"),
-    ("naive_overlap", "naive overlap",
-     "same score as update: re-scores all W=128 windows covering the row W-1 back; 1 forward, batch 128"),
+    (
+        "update",
+        "`StreamingScorer.update(row)`",
+        "score of the row W-1 back (final now; default `window` mode); 1 window forward (batch 1) + partial sums",
+    ),
+    (
+        "naive_single",
+        "naive single window",
+        "error of the 1 window ending at the new row (= *causal* score, not update's score); 1 forward, batch 1",
+    ),
+    (
+        "naive_overlap",
+        "naive overlap",
+        "same score as update: re-scores all W=128 windows covering the row W-1 back; 1 forward, batch 128",
+    ),
     ("forward_b1", "model forward only, batch 1", "floor: `model(x)` on a fixed (1, W, C) tensor"),
     ("forward_b128", "model forward only, batch 128", "floor of naive overlap: `model(x)` on (128, W, C)"),
 ]
@@ -562,9 +659,22 @@ def _us(x: float) -> str:
 
 
 def _latency_table(lat: dict) -> list[str]:
-    head = ["model (data)", "method", "what it computes per row", "p50 µs", "p99 µs", "p99.9 µs", "max µs",
-            "mean µs", "CPU p50 µs", "CPU p99 µs", "calls > 1 ms (wall / CPU)", "p50 ratio to update",
-            "p99 ratio to update", "p99 < 1 ms"]
+    head = [
+        "model (data)",
+        "method",
+        "what it computes per row",
+        "p50 µs",
+        "p99 µs",
+        "p99.9 µs",
+        "max µs",
+        "mean µs",
+        "CPU p50 µs",
+        "CPU p99 µs",
+        "calls > 1 ms (wall / CPU)",
+        "p50 ratio to update",
+        "p99 ratio to update",
+        "p99 < 1 ms",
+    ]
     out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for key, r in lat.items():
         if "error" in r:
@@ -575,35 +685,46 @@ def _latency_table(lat: dict) -> list[str]:
             s, c = r["wall_us"][m], r["cpu_us"][m]
             ratio50 = "1" if m == "update" else f"{s['p50'] / base_w['p50']:.2f}"
             ratio99 = "1" if m == "update" else f"{s['p99'] / base_w['p99']:.2f}"
-            goal = ("**yes**" if s["p99"] < GOAL_P99_US else "**no**") if m == "update" else (
-                "yes" if s["p99"] < GOAL_P99_US else "no")
+            goal = (
+                ("**yes**" if s["p99"] < GOAL_P99_US else "**no**")
+                if m == "update"
+                else ("yes" if s["p99"] < GOAL_P99_US else "no")
+            )
             out.append(
                 f"| {r['model']} ({r['dataset']}, {r['channels']} ch, W {r['window']}) | {label} | {what} | "
                 f"{_us(s['p50'])} | {_us(s['p99'])} | {_us(s['p999'])} | {_us(s['max'])} | {_us(s['mean'])} | "
                 f"{_us(c['p50'])} | {_us(c['p99'])} | {s['over_1ms']} / {c['over_1ms']} of {s['n']} | "
-                f"{ratio50} | {ratio99} | {goal} |")
+                f"{ratio50} | {ratio99} | {goal} |"
+            )
     return out
 
 
 def _check_table(lat: dict) -> list[str]:
-    out = ["| model (data) | points compared | max abs diff update vs naive overlap | "
-           "max abs diff update vs `Detector.score` | median score | load1 start -> end | "
-           "involuntary context switches during update rows |",
-           "|---|---|---|---|---|---|---|"]
-    for key, r in lat.items():
+    out = [
+        "| model (data) | points compared | max abs diff update vs naive overlap | "
+        "max abs diff update vs `Detector.score` | median score | load1 start -> end | "
+        "involuntary context switches during update rows |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for _key, r in lat.items():
         if "error" in r:
             continue
-        out.append(f"| {r['model']} ({r['dataset']}) | {r['check_points']:,} | "
-                   f"{r['max_abs_diff_update_vs_naive_overlap']:.2e} | {r['max_abs_diff_update_vs_batch_score']:.2e} | "
-                   f"{r['score_scale_p50']:.3g} | {r['load_start'][0]} -> {r['load_end'][0]} | "
-                   f"{r['involuntary_ctx_switches']['update']:,} |")
+        out.append(
+            f"| {r['model']} ({r['dataset']}) | {r['check_points']:,} | "
+            f"{r['max_abs_diff_update_vs_naive_overlap']:.2e} | {r['max_abs_diff_update_vs_batch_score']:.2e} | "
+            f"{r['score_scale_p50']:.3g} | {r['load_start'][0]} -> {r['load_end'][0]} | "
+            f"{r['involuntary_ctx_switches']['update']:,} |"
+        )
     return out
 
 
 def _repeat_table(lat: dict, reps: dict) -> list[str]:
     """update / naive single / forward b1 percentiles in every latency process of a model."""
-    out = ["| model (data) | process | update p50 / p99 µs | update CPU p99 µs | naive single p50 / p99 µs | "
-           "forward b1 p50 / p99 µs | update p99 < 1 ms | load1 |", "|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| model (data) | process | update p50 / p99 µs | update CPU p99 µs | naive single p50 / p99 µs | "
+        "forward b1 p50 / p99 µs | update p99 < 1 ms | load1 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for key, first in lat.items():
         runs = [first] + reps.get(key, [])
         for i, r in enumerate(runs, 1):
@@ -611,10 +732,12 @@ def _repeat_table(lat: dict, reps: dict) -> list[str]:
                 out.append(f"| {key} | {i} | FAILED: {r['error']} | | | | | |")
                 continue
             u, n, f = r["wall_us"]["update"], r["wall_us"]["naive_single"], r["wall_us"]["forward_b1"]
-            out.append(f"| {r['model']} ({r['dataset']}) | {i}{' (all methods)' if i == 1 else ''} | "
-                       f"{_us(u['p50'])} / {_us(u['p99'])} | {_us(r['cpu_us']['update']['p99'])} | "
-                       f"{_us(n['p50'])} / {_us(n['p99'])} | {_us(f['p50'])} / {_us(f['p99'])} | "
-                       f"{'yes' if u['p99'] < GOAL_P99_US else 'no'} | {r['load_start'][0]} -> {r['load_end'][0]} |")
+            out.append(
+                f"| {r['model']} ({r['dataset']}) | {i}{' (all methods)' if i == 1 else ''} | "
+                f"{_us(u['p50'])} / {_us(u['p99'])} | {_us(r['cpu_us']['update']['p99'])} | "
+                f"{_us(n['p50'])} / {_us(n['p99'])} | {_us(f['p50'])} / {_us(f['p99'])} | "
+                f"{'yes' if u['p99'] < GOAL_P99_US else 'no'} | {r['load_start'][0]} -> {r['load_end'][0]} |"
+            )
     return out
 
 
@@ -623,14 +746,18 @@ def _throughput_table(tp: dict, cli: dict, meta: dict) -> list[str]:
     if "error" in tp:
         out.append(f"| update_many / Detector.score | - | - | - | - | FAILED: {tp['error']} |")
     else:
-        out.append(f"| `update_many`, blocks of {tp['block']:,} rows (DataFrame slices), then `flush` | {tp['rows']:,} | "
-                   f"{tp['update_many_s']:.1f} | **{tp['update_many_rows_per_s']:,}** | {tp['update_many_peak_mb']:.0f} | "
-                   f"block p50 {tp['update_many_block_ms_p50']:.0f} ms, max {tp['update_many_block_ms_max']:.0f} ms; "
-                   f"max abs diff vs `Detector.score` {tp['max_abs_diff_update_many_vs_score']:.1e} "
-                   f"({tp['identical_update_many_vs_score']:,} of {tp['rows']:,} bit-identical) |")
-        out.append(f"| `Detector.score` on the whole series (batch reference) | {tp['rows']:,} | {tp['score_s']:.1f} | "
-                   f"{tp['score_rows_per_s']:,} | {tp['score_peak_mb']:.0f} | in-process, same model; peak includes the "
-                   f"~{tp['rss_before_mb']:.0f} MB process with the frame |")
+        out.append(
+            f"| `update_many`, blocks of {tp['block']:,} rows (DataFrame slices), then `flush` | {tp['rows']:,} | "
+            f"{tp['update_many_s']:.1f} | **{tp['update_many_rows_per_s']:,}** | {tp['update_many_peak_mb']:.0f} | "
+            f"block p50 {tp['update_many_block_ms_p50']:.0f} ms, max {tp['update_many_block_ms_max']:.0f} ms; "
+            f"max abs diff vs `Detector.score` {tp['max_abs_diff_update_many_vs_score']:.1e} "
+            f"({tp['identical_update_many_vs_score']:,} of {tp['rows']:,} bit-identical) |"
+        )
+        out.append(
+            f"| `Detector.score` on the whole series (batch reference) | {tp['rows']:,} | {tp['score_s']:.1f} | "
+            f"{tp['score_rows_per_s']:,} | {tp['score_peak_mb']:.0f} | in-process, same model; peak includes the "
+            f"~{tp['rss_before_mb']:.0f} MB process with the frame |"
+        )
     start = cli.get("startup", {})
     for key in ("probe", "full"):
         r = cli.get(key)
@@ -640,22 +767,30 @@ def _throughput_table(tp: dict, cli: dict, meta: dict) -> list[str]:
             out.append(f"| `tsae stream` ({key}) | {r.get('rows', '-')} | - | - | - | FAILED: {r['error']} |")
             continue
         net = r["rows"] / max(r["wall_s"] - start.get("wall_s", 0), 1e-9)
-        out.append(f"| `cat file \\| tsae stream -m m.tsae --threads 1 > /dev/null` | {r['rows']:,} | {r['wall_s']:.1f} | "
-                   f"**{r['rows_per_s']:,}** | {r.get('peak_rss_mb', 0):.0f} | {net:,.0f} rows/s without the "
-                   f"{start.get('wall_s', 0):.1f} s start-up; CPU {r.get('cpu_percent', '-')} %; "
-                   f"load1 {r['load_start'][0]} -> {r['load_end'][0]} |")
+        out.append(
+            f"| `cat file \\| tsae stream -m m.tsae --threads 1 > /dev/null` | {r['rows']:,} | {r['wall_s']:.1f} | "
+            f"**{r['rows_per_s']:,}** | {r.get('peak_rss_mb', 0):.0f} | {net:,.0f} rows/s without the "
+            f"{start.get('wall_s', 0):.1f} s start-up; CPU {r.get('cpu_percent', '-')} %; "
+            f"load1 {r['load_start'][0]} -> {r['load_end'][0]} |"
+        )
     if cli.get("skipped_full"):
-        out.append(f"| `tsae stream`, {meta['series_rows']:,} rows | - | - | - | - | **not run**: {cli['skipped_full']} |")
+        out.append(
+            f"| `tsae stream`, {meta['series_rows']:,} rows | - | - | - | - | **not run**: {cli['skipped_full']} |"
+        )
     if start:
-        out.append(f"| `tsae stream` start-up (header line only, 0 rows) | 0 | {start['wall_s']:.1f} | - | "
-                   f"{start.get('peak_rss_mb', 0):.0f} | imports + model load |")
+        out.append(
+            f"| `tsae stream` start-up (header line only, 0 rows) | 0 | {start['wall_s']:.1f} | - | "
+            f"{start.get('peak_rss_mb', 0):.0f} | imports + model load |"
+        )
     return out
 
 
 def _memory_table(mem: dict) -> list[str]:
-    out = ["| `tsae score FILE -m m.tsae -o out.csv --threads 1` | rows | file MB | wall s | rows/s | "
-           "peak RSS MB | < 1 GB | CPU % | output vs `Detector.score` on the whole file |",
-           "|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| `tsae score FILE -m m.tsae -o out.csv --threads 1` | rows | file MB | wall s | rows/s | "
+        "peak RSS MB | < 1 GB | CPU % | output vs `Detector.score` on the whole file |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for key in ("asis", "prefix", "big"):
         r = mem.get(key)
         if r is None:
@@ -671,15 +806,19 @@ def _memory_table(mem: dict) -> list[str]:
         elif not v.get("same_length"):
             check = f"**length differs** ({v['rows_out']:,} vs {v['rows_whole']:,})"
         else:
-            check = (f"{'**bit-identical**' if v['bit_identical'] else '**differs**'}: {v['identical']:,} of "
-                     f"{v['rows_whole']:,} scores equal, max abs diff {v['max_abs_diff']:.1e}, flags "
-                     f"{'identical' if v['flags_identical'] else 'DIFFER'} ({v['flagged']:,} flagged); whole = "
-                     f"{v['whole_from']}")
+            check = (
+                f"{'**bit-identical**' if v['bit_identical'] else '**differs**'}: {v['identical']:,} of "
+                f"{v['rows_whole']:,} scores equal, max abs diff {v['max_abs_diff']:.1e}, flags "
+                f"{'identical' if v['flags_identical'] else 'DIFFER'} ({v['flagged']:,} flagged); whole = "
+                f"{v['whole_from']}"
+            )
             if "whole_score_s" in v:
                 check += f" ({v['whole_score_s']:.0f} s, peak {v['whole_score_peak_mb']:,.0f} MB)"
-        out.append(f"| {r['label']} | {r['rows']:,} | {r['file_mb']:,.0f} | {r['wall_s']:.1f} | {r['rows_per_s']:,} | "
-                   f"**{r.get('peak_rss_mb', 0):,.0f}** | {'yes' if r.get('peak_rss_mb', 1e9) < GOAL_PEAK_MB else '**no**'} | "
-                   f"{r.get('cpu_percent', '-')} | {check} |")
+        out.append(
+            f"| {r['label']} | {r['rows']:,} | {r['file_mb']:,.0f} | {r['wall_s']:.1f} | {r['rows_per_s']:,} | "
+            f"**{r.get('peak_rss_mb', 0):,.0f}** | {'yes' if r.get('peak_rss_mb', 1e9) < GOAL_PEAK_MB else '**no**'} | "
+            f"{r.get('cpu_percent', '-')} | {check} |"
+        )
     return out
 
 
@@ -715,15 +854,25 @@ def _markdown(meta: dict, res: dict) -> str:
     for key, r in lat.items():
         if "error" in r:
             continue
-        p99s = [x["wall_us"]["update"]["p99"] for x in [r] + res.get("latency_repeats", {}).get(key, []) if "error" not in x]
+        p99s = [
+            x["wall_us"]["update"]["p99"] for x in [r] + res.get("latency_repeats", {}).get(key, []) if "error" not in x
+        ]
         n_ok = sum(p < GOAL_P99_US for p in p99s)
-        met.append(f"{r['model']} ({r['dataset']}) p99 {r['wall_us']['update']['p99']:,.0f} µs (CPU p99 "
-                   f"{r['cpu_us']['update']['p99']:,.0f} µs): {'met' if r['wall_us']['update']['p99'] < GOAL_P99_US else 'MISSED'}"
-                   + (f" (met in {n_ok} of {len(p99s)} processes, p99 {min(p99s):,.0f}-{max(p99s):,.0f} µs)"
-                      if len(p99s) > 1 else ""))
+        met.append(
+            f"{r['model']} ({r['dataset']}) p99 {r['wall_us']['update']['p99']:,.0f} µs (CPU p99 "
+            f"{r['cpu_us']['update']['p99']:,.0f} µs): {'met' if r['wall_us']['update']['p99'] < GOAL_P99_US else 'MISSED'}"
+            + (
+                f" (met in {n_ok} of {len(p99s)} processes, p99 {min(p99s):,.0f}-{max(p99s):,.0f} µs)"
+                if len(p99s) > 1
+                else ""
+            )
+        )
     big = mem.get("big", {})
-    fits = "; ".join(f"{k}: {v['data']}, {v['channels']} ch, {v['epochs_run']} epochs, val loss {v['best_val_loss']:.3f}, "
-                     f"fit {v['fit_s']:.0f} s, {v['params']:,} weights" for k, v in meta.get("models", {}).items())
+    fits = "; ".join(
+        f"{k}: {v['data']}, {v['channels']} ch, {v['epochs_run']} epochs, val loss {v['best_val_loss']:.3f}, "
+        f"fit {v['fit_s']:.0f} s, {v['params']:,} weights"
+        for k, v in meta.get("models", {}).items()
+    )
     out = [
         "# tsae streaming benchmark" + (" (QUICK smoke run: 10x fewer rows)" if meta["quick"] else ""),
         "",
@@ -743,10 +892,13 @@ def _markdown(meta: dict, res: dict) -> str:
         "",
         "## Goals",
         "",
-        f"- `update` p99 < 1 ms: " + ("; ".join(met) if met else "not measured"),
+        "- `update` p99 < 1 ms: " + ("; ".join(met) if met else "not measured"),
         f"- `tsae score` on {meta.get('big_rows', 0):,} rows, peak RSS < 1 GB: "
-        + (f"{big['peak_rss_mb']:,.0f} MB, {'met' if big['peak_rss_mb'] < GOAL_PEAK_MB else 'MISSED'}"
-           if "peak_rss_mb" in big else "not measured"),
+        + (
+            f"{big['peak_rss_mb']:,.0f} MB, {'met' if big['peak_rss_mb'] < GOAL_PEAK_MB else 'MISSED'}"
+            if "peak_rss_mb" in big
+            else "not measured"
+        ),
         "",
         f"## 1. Per-point latency (wall time per call unless marked CPU; {meta.get('latency_rows', 0):,} timed rows each)",
         "",
@@ -757,9 +909,17 @@ def _markdown(meta: dict, res: dict) -> str:
         "",
         *_check_table(lat),
         "",
-        *(["The same models in further fresh processes (update, naive single window and forward batch 1 "
-           "only, same rows and rounds), to show how much the absolute numbers move between processes:",
-           "", *_repeat_table(lat, res.get("latency_repeats", {})), ""] if res.get("latency_repeats") else []),
+        *(
+            [
+                "The same models in further fresh processes (update, naive single window and forward batch 1 "
+                "only, same rows and rounds), to show how much the absolute numbers move between processes:",
+                "",
+                *_repeat_table(lat, res.get("latency_repeats", {})),
+                "",
+            ]
+            if res.get("latency_repeats")
+            else []
+        ),
         "## 2. Throughput",
         "",
         *_throughput_table(tp, cli, meta),
@@ -768,9 +928,13 @@ def _markdown(meta: dict, res: dict) -> str:
         "",
         *_memory_table(mem),
         "",
-        NOTES.format(rows=meta.get("latency_rows", 0), warmup=meta.get("latency_warmup", 0),
-                     rounds=meta.get("latency_rounds", 0), series=meta.get("series_rows", 0),
-                     tiles=meta.get("tiles", 0)),
+        NOTES.format(
+            rows=meta.get("latency_rows", 0),
+            warmup=meta.get("latency_warmup", 0),
+            rounds=meta.get("latency_rounds", 0),
+            series=meta.get("series_rows", 0),
+            tiles=meta.get("tiles", 0),
+        ),
     ]
     if meta.get("analysis"):
         out += ["## Analysis", "", meta["analysis"].strip(), ""]
@@ -778,25 +942,40 @@ def _markdown(meta: dict, res: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="10x fewer rows everywhere (smoke run)")
     p.add_argument("--out", default=str(HERE / "results"), help="output directory (default benchmarks/results)")
     p.add_argument("--workdir", default=None, help="where the model files and big CSVs go (default: new dir in /tmp)")
     p.add_argument("--keep-files", action="store_true", help="keep the generated CSVs and model files")
     p.add_argument("--smd", default=DEFAULT_SMD, help=f"SMD machine CSV (default {DEFAULT_SMD})")
-    p.add_argument("--cli-limit", type=float, default=540,
-                   help="run `tsae stream` on the full series only if the probe projects at most this many "
-                        "seconds (default 540: 10 minutes with a 10 %% margin)")
-    p.add_argument("--latency-repeats", type=int, default=3,
-                   help="latency processes per model (default 3): the first times every method, the others "
-                        "update, naive single and forward b1 only, to show the spread between processes")
-    p.add_argument("--no-verify-big", action="store_true",
-                   help="do not score the big file whole in one process to compare with the chunked output")
+    p.add_argument(
+        "--cli-limit",
+        type=float,
+        default=540,
+        help="run `tsae stream` on the full series only if the probe projects at most this many "
+        "seconds (default 540: 10 minutes with a 10 %% margin)",
+    )
+    p.add_argument(
+        "--latency-repeats",
+        type=int,
+        default=3,
+        help="latency processes per model (default 3): the first times every method, the others "
+        "update, naive single and forward b1 only, to show the spread between processes",
+    )
+    p.add_argument(
+        "--no-verify-big",
+        action="store_true",
+        help="do not score the big file whole in one process to compare with the chunked output",
+    )
     p.add_argument("--case-timeout", type=float, default=3600, help="seconds per case before it is killed")
     p.add_argument("--render", metavar="JSON", help="only rewrite streaming.md from a saved streaming.json")
-    p.add_argument("--analysis", metavar="MD",
-                   help="with --render: store this markdown file's text as the Analysis section (in the JSON too)")
+    p.add_argument(
+        "--analysis",
+        metavar="MD",
+        help="with --render: store this markdown file's text as the Analysis section (in the JSON too)",
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
@@ -818,13 +997,21 @@ def main(argv: list[str] | None = None) -> int:
     scale = 10 if args.quick else 1
     series_n = SERIES_N // scale
     meta = _machine()
-    meta.update(quick=args.quick, series_rows=series_n, tiles=BIG_TILES, big_rows=series_n * BIG_TILES,
-                latency_rows=LATENCY_ROWS // scale, latency_warmup=LATENCY_WARMUP, latency_rounds=ROUNDS,
-                window=WINDOW, epochs=EPOCHS)
+    meta.update(
+        quick=args.quick,
+        series_rows=series_n,
+        tiles=BIG_TILES,
+        big_rows=series_n * BIG_TILES,
+        latency_rows=LATENCY_ROWS // scale,
+        latency_warmup=LATENCY_WARMUP,
+        latency_rounds=ROUNDS,
+        window=WINDOW,
+        epochs=EPOCHS,
+    )
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="tsae-streaming-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     free_gb = shutil.disk_usage(work).free / 2**30
-    need_gb = series_n * BIG_TILES * 70 / 2**30 + 1             # big input + output CSV, ~35 bytes a row each
+    need_gb = series_n * BIG_TILES * 70 / 2**30 + 1  # big input + output CSV, ~35 bytes a row each
     meta.update(workdir=str(work), disk_free_gb=round(free_gb, 1))
     if free_gb < need_gb:
         p.error(f"{work} has {free_gb:.1f} GB free; the big files need about {need_gb:.1f} GB")
@@ -842,25 +1029,49 @@ def main(argv: list[str] | None = None) -> int:
         (out_dir / "streaming.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
 
     try:
-        log(f"prepare: fit {len(LATENCY_MODELS)} models, write {series_n:,}- and {series_n * BIG_TILES:,}-row CSVs in {work}")
-        prep = _run_child({"kind": "prepare", "workdir": str(work), "smd": args.smd, "series_n": series_n,
-                           "tiles": BIG_TILES, "probe_n": CLI_PROBE_N // scale}, args.case_timeout)
+        log(
+            f"prepare: fit {len(LATENCY_MODELS)} models, write {series_n:,}- and {series_n * BIG_TILES:,}-row CSVs in {work}"
+        )
+        prep = _run_child(
+            {
+                "kind": "prepare",
+                "workdir": str(work),
+                "smd": args.smd,
+                "series_n": series_n,
+                "tiles": BIG_TILES,
+                "probe_n": CLI_PROBE_N // scale,
+            },
+            args.case_timeout,
+        )
         if "error" in prep:
             raise SystemExit(f"prepare failed: {prep['error']}")
-        meta.update(models=prep["models"], series_label=prep["series_label"], big_mb=prep["big_mb"],
-                    series_mb=prep["series_mb"])
+        meta.update(
+            models=prep["models"], series_label=prep["series_label"], big_mb=prep["big_mb"], series_mb=prep["series_mb"]
+        )
         model_path = prep["models"]["uni_conv1d"]["path"]
 
         for dataset, model in LATENCY_MODELS:
             key = f"{dataset}_{model}"
             log(f"latency {key}: {LATENCY_ROWS // scale:,} timed rows x 5 methods")
-            r = _run_child({"kind": "latency", "dataset": dataset, "smd": args.smd, "model_path": prep["models"][key]["path"],
-                            "warmup": LATENCY_WARMUP, "rows": LATENCY_ROWS // scale, "rounds": ROUNDS}, args.case_timeout)
+            r = _run_child(
+                {
+                    "kind": "latency",
+                    "dataset": dataset,
+                    "smd": args.smd,
+                    "model_path": prep["models"][key]["path"],
+                    "warmup": LATENCY_WARMUP,
+                    "rows": LATENCY_ROWS // scale,
+                    "rounds": ROUNDS,
+                },
+                args.case_timeout,
+            )
             results["latency"][key] = r
             if "error" not in r:
                 u = r["wall_us"]["update"]
-                log(f"    update p50 {u['p50']} µs p99 {u['p99']} µs (CPU p99 {r['cpu_us']['update']['p99']} µs); "
-                    f"naive overlap p50 {r['wall_us']['naive_overlap']['p50']} µs")
+                log(
+                    f"    update p50 {u['p50']} µs p99 {u['p99']} µs (CPU p99 {r['cpu_us']['update']['p99']} µs); "
+                    f"naive overlap p50 {r['wall_us']['naive_overlap']['p50']} µs"
+                )
             else:
                 log(f"    FAILED: {r['error']}")
             save()
@@ -868,10 +1079,19 @@ def main(argv: list[str] | None = None) -> int:
             for dataset, model in LATENCY_MODELS:
                 key = f"{dataset}_{model}"
                 log(f"latency repeat {rep_i + 1}/{args.latency_repeats} {key}: update, naive single, forward b1")
-                r = _run_child({"kind": "latency", "dataset": dataset, "smd": args.smd,
-                                "model_path": prep["models"][key]["path"], "warmup": LATENCY_WARMUP,
-                                "rows": LATENCY_ROWS // scale, "rounds": ROUNDS,
-                                "methods": ["update", "naive_single", "forward_b1"]}, args.case_timeout)
+                r = _run_child(
+                    {
+                        "kind": "latency",
+                        "dataset": dataset,
+                        "smd": args.smd,
+                        "model_path": prep["models"][key]["path"],
+                        "warmup": LATENCY_WARMUP,
+                        "rows": LATENCY_ROWS // scale,
+                        "rounds": ROUNDS,
+                        "methods": ["update", "naive_single", "forward_b1"],
+                    },
+                    args.case_timeout,
+                )
                 results.setdefault("latency_repeats", {}).setdefault(key, []).append(r)
                 if "error" not in r:
                     log(f"    update p50 {r['wall_us']['update']['p50']} µs p99 {r['wall_us']['update']['p99']} µs")
@@ -879,19 +1099,30 @@ def main(argv: list[str] | None = None) -> int:
 
         whole_npy = work / "series_whole_scores.npy"
         log(f"throughput: update_many and Detector.score on {series_n:,} rows")
-        results["throughput"] = _run_child({"kind": "throughput", "model_path": model_path, "series_csv": prep["series_csv"],
-                                            "block": BLOCK, "whole_npy": str(whole_npy)}, args.case_timeout)
+        results["throughput"] = _run_child(
+            {
+                "kind": "throughput",
+                "model_path": model_path,
+                "series_csv": prep["series_csv"],
+                "block": BLOCK,
+                "whole_npy": str(whole_npy),
+            },
+            args.case_timeout,
+        )
         log(f"    {results['throughput']}")
         save()
 
         tsae_bin = _tsae_bin()
         stream_cmd = f"{{src}} | {{TIME}} {tsae_bin} stream -m {model_path} --threads 1 > /dev/null"
         log("tsae stream start-up (header only)")
-        results["cli"]["startup"] = _timed_shell(stream_cmd.format(src=f"head -n 1 {prep['series_csv']}", TIME="{TIME}"), 300)
+        results["cli"]["startup"] = _timed_shell(
+            stream_cmd.format(src=f"head -n 1 {prep['series_csv']}", TIME="{TIME}"), 300
+        )
         probe_n = min(CLI_PROBE_N // scale, series_n)
         log(f"tsae stream on {probe_n:,} rows")
-        probe = _timed_shell(stream_cmd.format(src=f"head -n {probe_n + 1} {prep['series_csv']}", TIME="{TIME}"),
-                             args.case_timeout)
+        probe = _timed_shell(
+            stream_cmd.format(src=f"head -n {probe_n + 1} {prep['series_csv']}", TIME="{TIME}"), args.case_timeout
+        )
         probe.update(rows=probe_n, rows_per_s=round(probe_n / probe["wall_s"]) if "wall_s" in probe else None)
         results["cli"]["probe"] = probe
         log(f"    {probe.get('wall_s')} s, {probe.get('rows_per_s')} rows/s")
@@ -900,27 +1131,51 @@ def main(argv: list[str] | None = None) -> int:
             results["cli"]["projected_full_s"] = round(projected)
             if projected <= args.cli_limit:
                 log(f"tsae stream on {series_n:,} rows (projected {projected:.0f} s)")
-                full = _timed_shell(stream_cmd.format(src=f"cat {prep['series_csv']}", TIME="{TIME}"), args.case_timeout)
+                full = _timed_shell(
+                    stream_cmd.format(src=f"cat {prep['series_csv']}", TIME="{TIME}"), args.case_timeout
+                )
                 full.update(rows=series_n, rows_per_s=round(series_n / full["wall_s"]) if "wall_s" in full else None)
                 results["cli"]["full"] = full
             else:
-                results["cli"]["skipped_full"] = (f"the {probe_n:,}-row run took {probe['wall_s']:.0f} s, so "
-                                                  f"{series_n:,} rows would take about {projected:.0f} s "
-                                                  f"(> {args.cli_limit:.0f} s limit); rows/s measured on {probe_n:,} rows")
+                results["cli"]["skipped_full"] = (
+                    f"the {probe_n:,}-row run took {probe['wall_s']:.0f} s, so "
+                    f"{series_n:,} rows would take about {projected:.0f} s "
+                    f"(> {args.cli_limit:.0f} s limit); rows/s measured on {probe_n:,} rows"
+                )
         save()
 
         # `tsae score --threads 1` as a user runs it (on a short prefix: see the notes), then the
         # 1M-row series and the big file with OMP_NUM_THREADS=1 so that torch really runs on 1 thread
         omp = "OMP_NUM_THREADS=1 "
         score_cases = (
-            ("asis", prep["probe_csv"], prep["probe_rows"], "", f"first {prep['probe_rows']:,} rows, `--threads 1` only"),
-            ("prefix", prep["series_csv"], series_n, omp, f"{series_n:,}-row series (= prefix of the big file), `OMP_NUM_THREADS=1`"),
-            ("big", prep["big_csv"], series_n * BIG_TILES, omp, f"big file ({BIG_TILES} tiles of the series), `OMP_NUM_THREADS=1`"),
+            (
+                "asis",
+                prep["probe_csv"],
+                prep["probe_rows"],
+                "",
+                f"first {prep['probe_rows']:,} rows, `--threads 1` only",
+            ),
+            (
+                "prefix",
+                prep["series_csv"],
+                series_n,
+                omp,
+                f"{series_n:,}-row series (= prefix of the big file), `OMP_NUM_THREADS=1`",
+            ),
+            (
+                "big",
+                prep["big_csv"],
+                series_n * BIG_TILES,
+                omp,
+                f"big file ({BIG_TILES} tiles of the series), `OMP_NUM_THREADS=1`",
+            ),
         )
         for key, src, rows, env, label in score_cases:
             scored = work / f"scored_{key}.csv"
             log(f"tsae score {key}: {rows:,} rows")
-            r = _timed_shell(f"{env}{{TIME}} {tsae_bin} score {src} -m {model_path} -o {scored} --threads 1", args.case_timeout)
+            r = _timed_shell(
+                f"{env}{{TIME}} {tsae_bin} score {src} -m {model_path} -o {scored} --threads 1", args.case_timeout
+            )
             r.update(rows=rows, label=label, file_mb=round(Path(src).stat().st_size / 2**20, 1))
             if "wall_s" in r:
                 r["rows_per_s"] = round(rows / r["wall_s"])
@@ -931,7 +1186,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             case = {"kind": "verify", "model_path": model_path, "scored_csv": str(scored), "input_csv": src}
             if key == "asis":
-                pass                                    # small: scored whole in the verify child
+                pass  # small: scored whole in the verify child
             elif key == "prefix":
                 if "error" in results["throughput"]:
                     case["whole_npy"] = None
@@ -939,12 +1194,14 @@ def main(argv: list[str] | None = None) -> int:
                     case["whole_npy"] = str(whole_npy)
             else:
                 avail = _mem_available_mb() or 0
-                need = rows * 60 / 2**20 + 1024      # whole-file scoring: frame, values, scaled, sums, output
+                need = rows * 60 / 2**20 + 1024  # whole-file scoring: frame, values, scaled, sums, output
                 if args.no_verify_big:
                     r["verify_skipped"] = "not compared (--no-verify-big)"
                     continue
                 if avail < need:
-                    r["verify_skipped"] = f"not compared: {avail:,.0f} MB available, whole scoring needs ~{need:,.0f} MB"
+                    r["verify_skipped"] = (
+                        f"not compared: {avail:,.0f} MB available, whole scoring needs ~{need:,.0f} MB"
+                    )
                     continue
             log(f"verify {key}: chunked output vs Detector.score on the whole file")
             r["verify"] = _run_child(case, args.case_timeout)

@@ -50,14 +50,14 @@ def _window_errors(det, scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from tsae.windows import add_window_errors, sliding_windows
 
     w = det.window_
-    windows = sliding_windows(scaled.astype(np.float32), w)                     # (k, W, C)
+    windows = sliding_windows(scaled.astype(np.float32), w)  # (k, W, C)
     acc = np.zeros(len(scaled))
     per_channel = np.empty((len(windows), scaled.shape[1]))
     with torch.inference_mode():
         for i, err in _squared_errors(det.module_, windows, det.device_, 512, MIN_BATCH):
-            err = err.double().cpu().numpy()                                    # (b, W, C)
+            err = err.double().cpu().numpy()  # (b, W, C)
             add_window_errors(acc[i : i + len(err) + w - 1], err.mean(axis=2))
-            per_channel[i : i + len(err)] = err.mean(axis=1)                   # (b, C)
+            per_channel[i : i + len(err)] = err.mean(axis=1)  # (b, C)
     return acc, per_channel
 
 
@@ -98,11 +98,15 @@ def run_task(task: dict) -> list[dict]:
     acc, per_channel = _window_errors(det, scaled)
     score_s = time.perf_counter() - t
     n_train = det.training_["train_rows"]
-    val = per_channel[n_train:te - w + 1]                                       # windows inside the validation rows
+    val = per_channel[n_train : te - w + 1]  # windows inside the validation rows
     scale = val.mean(axis=0) + 1e-8
     floored = np.maximum(scale, 0.1 * scale.mean())
-    errs = {"raw": per_channel.mean(axis=1), "norm": (per_channel / scale).mean(axis=1),
-            "normf": (per_channel / floored).mean(axis=1), "nmax": (per_channel / floored).max(axis=1)}
+    errs = {
+        "raw": per_channel.mean(axis=1),
+        "norm": (per_channel / scale).mean(axis=1),
+        "normf": (per_channel / floored).mean(axis=1),
+        "nmax": (per_channel / floored).max(axis=1),
+    }
     variants = {"overlap": acc / coverage(n, w)}
     for name, e in errs.items():
         for how in ("end", "center", "mean", "max"):
@@ -111,9 +115,16 @@ def run_task(task: dict) -> list[dict]:
     vus_window = auto_window(values[:te])
     rows = []
     for name, s in variants.items():
-        row = {"collection": task["collection"], "series": task["series"], "setting": json.dumps(task["setting"]),
-               "variant": name, "window": w, "epochs_run": det.training_.get("epochs_run"),
-               "fit_s": round(fit_s, 2), "score_s": round(score_s, 2)}
+        row = {
+            "collection": task["collection"],
+            "series": task["series"],
+            "setting": json.dumps(task["setting"]),
+            "variant": name,
+            "window": w,
+            "epochs_run": det.training_.get("epochs_run"),
+            "fit_s": round(fit_s, 2),
+            "score_s": round(score_s, 2),
+        }
         st = s[te:]
         if y.any() and not y.all():
             row["vus_pr"] = metrics.vus_pr(y, st, sliding_window=vus_window)
@@ -155,16 +166,25 @@ def main(argv=None) -> None:
     out = Path(args.out)
     if out.exists():  # accumulate runs: one row per (series, setting, variant), newest wins
         df = pd.concat([pd.read_csv(out, dtype={"setting": str}), df]).drop_duplicates(
-            ["collection", "series", "setting", "variant"], keep="last")
+            ["collection", "series", "setting", "variant"], keep="last"
+        )
     df.to_csv(out, index=False)
     print(summary(df[df.setting.isin([json.dumps(json.loads(s)) for s in args.settings])]))
 
 
 def summary(df: pd.DataFrame) -> str:
     """Mean VUS-PR / AUC-PR per collection, setting and variant; UCR top-1 hits; fit seconds."""
-    agg = df.assign(top1=df.get("top1")).groupby(["setting", "variant", "collection"]).agg(
-        vus_pr=("vus_pr", "mean"), auc_pr=("auc_pr", "mean"), top1=("top1", "sum"), fit_s=("fit_s", "sum"),
-        score_s=("score_s", "sum"))
+    agg = (
+        df.assign(top1=df.get("top1"))
+        .groupby(["setting", "variant", "collection"])
+        .agg(
+            vus_pr=("vus_pr", "mean"),
+            auc_pr=("auc_pr", "mean"),
+            top1=("top1", "sum"),
+            fit_s=("fit_s", "sum"),
+            score_s=("score_s", "sum"),
+        )
+    )
     table = agg["vus_pr"].unstack("collection").round(3)
     if "ucr" in agg.index.get_level_values("collection"):
         table["ucr_top1"] = agg.xs("ucr", level="collection")["top1"]
@@ -175,21 +195,26 @@ def summary(df: pd.DataFrame) -> str:
 def render(df: pd.DataFrame, shipped: str = "normf-mean", baseline: str = "{}") -> str:
     """Markdown: every score variant under the ``baseline`` setting, then every setting
     with the ``shipped`` score variant (and its fit seconds, summed over the series)."""
+
     def table(rows: pd.DataFrame, key: str, with_fit: bool) -> str:
         vus = rows.pivot_table("vus_pr", key, "collection", aggfunc="mean", sort=False)
         top1 = rows[rows.collection == "ucr"].groupby(key, sort=False)["top1"].sum()
         fit = rows.groupby(key, sort=False)["fit_s"].sum()
-        head = f"| {key} | NAB VUS-PR | UCR VUS-PR | UCR top-1 | SMD VUS-PR |" + (" fit s (total) |" if with_fit else "")
+        head = f"| {key} | NAB VUS-PR | UCR VUS-PR | UCR top-1 | SMD VUS-PR |" + (
+            " fit s (total) |" if with_fit else ""
+        )
         lines = [head, "|---|---:|---:|---:|---:|" + ("---:|" if with_fit else "")]
         for name, r in vus.iterrows():
             line = f"| `{name}` | {r['nab']:.3f} | {r['ucr']:.3f} | {int(top1[name])}/40 | {r['smd']:.3f} |"
             lines.append(line + (f" {fit[name]:.0f} |" if with_fit else ""))
         return "\n".join(lines)
 
-    return (f"### Score variants (training setting `{baseline}`)\n\n"
-            f"{table(df[df.setting == baseline], 'variant', False)}\n\n"
-            f"### Training settings (score variant `{shipped}`)\n\n"
-            f"{table(df[df.variant == shipped], 'setting', True)}\n")
+    return (
+        f"### Score variants (training setting `{baseline}`)\n\n"
+        f"{table(df[df.setting == baseline], 'variant', False)}\n\n"
+        f"### Training settings (score variant `{shipped}`)\n\n"
+        f"{table(df[df.variant == shipped], 'setting', True)}\n"
+    )
 
 
 if __name__ == "__main__":

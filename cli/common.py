@@ -70,19 +70,26 @@ def parse_sep(sep: str | None) -> str | None:
     if sep is None:
         return None
     sep = _SEPARATORS.get(sep.lower(), sep)
-    if len(sep) != 1 or sep in "\"\r\n":
+    if len(sep) != 1 or sep in '"\r\n':
         raise TsaeError(f"--sep must be one character (or tab), got {sep!r}")
     return sep
 
 
-ThreadsOpt = Annotated[Optional[int], typer.Option(
-    min=1, help="torch CPU threads (default: TSAE_THREADS or half the cores).")]
+ThreadsOpt = Annotated[
+    Optional[int], typer.Option(min=1, help="torch CPU threads (default: TSAE_THREADS or half the cores).")
+]
 DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when available), cpu or cuda.")]
-SepOpt = Annotated[Optional[str], typer.Option(
-    "--sep", help="CSV field separator, e.g. ';' or '\\t' (default: detected among , ; tab |).")]
-ColumnsOpt = Annotated[Optional[str], typer.Option(
-    help="Value columns, comma-separated (default: the model's channels, found by name).")]
-LearningOpt = Annotated[str, typer.Option(
-    help="Continual learning while scoring and streaming: off, on, or every=N,steps=S,buffer=R,lr=X.")]
-LabelOpt = Annotated[Optional[str], typer.Option(
-    help="Name of the 0/1 label column (default: the first of label, labels, anomaly, is_anomaly, ...).")]
+SepOpt = Annotated[
+    Optional[str],
+    typer.Option("--sep", help="CSV field separator, e.g. ';' or '\\t' (default: detected among , ; tab |)."),
+]
+ColumnsOpt = Annotated[
+    Optional[str], typer.Option(help="Value columns, comma-separated (default: the model's channels, found by name).")
+]
+LearningOpt = Annotated[
+    str, typer.Option(help="Continual learning while scoring and streaming: off, on, or every=N,steps=S,buffer=R,lr=X.")
+]
+LabelOpt = Annotated[
+    Optional[str],
+    typer.Option(help="Name of the 0/1 label column (default: the first of label, labels, anomaly, is_anomaly, ...)."),
+]

@@ -21,12 +21,28 @@ from tsae.atomic import Terminated
 from tsae.options import DETECTOR_DEFAULTS as DEFAULTS
 from tsae.options import SCALINGS, SCORE_MODES, SERIES_MODELS
 
-from .common import (ColumnsOpt, DeviceOpt, LabelOpt, LearningOpt, SepOpt, ThreadsOpt, err, fail, parse_sep,
-                     split_columns, user_errors, warn)
+from .common import (
+    ColumnsOpt,
+    DeviceOpt,
+    LabelOpt,
+    LearningOpt,
+    SepOpt,
+    ThreadsOpt,
+    err,
+    fail,
+    parse_sep,
+    split_columns,
+    user_errors,
+    warn,
+)
 from .mnist import mnist_app
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Find anomalies in time series with denoising autoencoders.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Find anomalies in time series with denoising autoencoders.",
+)
 app.add_typer(mnist_app, name="mnist")
 
 ModelName = Enum("ModelName", {name: name for name in SERIES_MODELS}, type=str)
@@ -43,22 +59,37 @@ def fit(
     model: Annotated[ModelName, typer.Option("--arch", help="Autoencoder architecture.")] = DEFAULTS["model"],
     window: Annotated[str, typer.Option(help="Window length, or 'auto' (dominant period).")] = "auto",
     noise: Annotated[str, typer.Option(help="Input corruption: gaussian:STD, mask:P or none.")] = DEFAULTS["noise"],
-    threshold: Annotated[str, typer.Option(help="Cutoff rule, e.g. percentile:99.5, pot:1e-4, or probability:0.999 (on the calibrated probability).")] = DEFAULTS["threshold"],
+    threshold: Annotated[
+        str,
+        typer.Option(
+            help="Cutoff rule, e.g. percentile:99.5, pot:1e-4, or probability:0.999 (on the calibrated probability)."
+        ),
+    ] = DEFAULTS["threshold"],
     scaling: Annotated[Scaling, typer.Option(help="Per-channel scaling.")] = DEFAULTS["scaling"],
     latent: Annotated[Optional[int], typer.Option(help="Bottleneck size (model default if unset).")] = None,
     width: Annotated[Optional[int], typer.Option(help="Width of the first layer (model default if unset).")] = None,
     depth: Annotated[Optional[int], typer.Option(help="Number of layers/stages (model default if unset).")] = None,
-    score_mode: Annotated[ScoreMode, typer.Option(help="Point score: window, overlap or causal (see README).")] = DEFAULTS["score_mode"],
+    score_mode: Annotated[
+        ScoreMode, typer.Option(help="Point score: window, overlap or causal (see README).")
+    ] = DEFAULTS["score_mode"],
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = DEFAULTS["epochs"],
     batch_size: Annotated[int, typer.Option(help="Windows per step.")] = DEFAULTS["batch_size"],
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = DEFAULTS["lr"],
     patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = DEFAULTS["patience"],
     max_windows: Annotated[int, typer.Option(help="Training windows drawn per epoch.")] = DEFAULTS["max_windows"],
-    val_fraction: Annotated[float, typer.Option(help="Trailing fraction held out for validation.")] = DEFAULTS["val_fraction"],
-    columns: Annotated[Optional[str], typer.Option(help="Value columns, comma-separated (default: all numeric "
-                                                   "but the timestamp and label-like columns).")] = None,
+    val_fraction: Annotated[float, typer.Option(help="Trailing fraction held out for validation.")] = DEFAULTS[
+        "val_fraction"
+    ],
+    columns: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Value columns, comma-separated (default: all numeric but the timestamp and label-like columns)."
+        ),
+    ] = None,
     timestamp: Annotated[Optional[str], typer.Option(help="Timestamp column (default: detected).")] = None,
-    rows: Annotated[Optional[int], typer.Option(min=1, help="Fit on the first ROWS rows only (e.g. a train_end).")] = None,
+    rows: Annotated[
+        Optional[int], typer.Option(min=1, help="Fit on the first ROWS rows only (e.g. a train_end).")
+    ] = None,
     max_gap: Annotated[int, typer.Option(help="Longest run of missing values to fill.")] = DEFAULTS["max_gap"],
     merge_gap: Annotated[int, typer.Option(help="Event rule: merge events this many points apart.")] = 0,
     min_length: Annotated[int, typer.Option(help="Event rule: drop events shorter than this.")] = 1,
@@ -85,29 +116,52 @@ def fit(
 
         params = {k: v for k, v in {"latent": latent, "width": width, "depth": depth}.items() if v is not None}
         det = Detector(
-            model.value, window=int(window) if window.isdigit() else window, noise=noise, threshold=threshold,
+            model.value,
+            window=int(window) if window.isdigit() else window,
+            noise=noise,
+            threshold=threshold,
             events={"merge_gap": merge_gap, "min_length": min_length, "cooldown": cooldown},
-            scaling=scaling.value, model_params=params or None, score_mode=score_mode.value, epochs=epochs,
-            batch_size=batch_size, lr=lr, patience=patience, max_windows=max_windows, val_fraction=val_fraction,
-            max_gap=max_gap, columns=split_columns(columns), timestamp=timestamp, seed=seed, device=device,
-            threads=threads, learning=learning, progress=not quiet,
+            scaling=scaling.value,
+            model_params=params or None,
+            score_mode=score_mode.value,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            patience=patience,
+            max_windows=max_windows,
+            val_fraction=val_fraction,
+            max_gap=max_gap,
+            columns=split_columns(columns),
+            timestamp=timestamp,
+            seed=seed,
+            device=device,
+            threads=threads,
+            learning=learning,
+            progress=not quiet,
         ).fit(frame, source=str(data))
         det.save(out, expect=before)
     if not quiet:
         t = det.training_
-        err.print(f"fitted {det.model} on {t['rows']} rows x {det.n_features_in_} channel(s), window {det.window_}, "
-                  f"{t['epochs_run']} epochs (best {t['best_epoch']}, val loss {t['best_val_loss']:.4g}) "
-                  f"in {t['seconds']:.1f}s; cutoff {det.threshold_.cutoff_:.4g} -> {out}", soft_wrap=True,
-                  markup=False)
+        err.print(
+            f"fitted {det.model} on {t['rows']} rows x {det.n_features_in_} channel(s), window {det.window_}, "
+            f"{t['epochs_run']} epochs (best {t['best_epoch']}, val loss {t['best_val_loss']:.4g}) "
+            f"in {t['seconds']:.1f}s; cutoff {det.threshold_.cutoff_:.4g} -> {out}",
+            soft_wrap=True,
+            markup=False,
+        )
 
 
 @app.command()
 def score(
     data: Annotated[Path, typer.Argument(help="Data to score: CSV or Parquet.")],
     model: ModelOpt = Path("model.tsae"),
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file (.csv/.parquet); default CSV on stdout.")] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Output file (.csv/.parquet); default CSV on stdout.")
+    ] = None,
     chunk_rows: Annotated[int, typer.Option(help="Rows read at a time (bounds memory).")] = 100_000,
-    events: Annotated[bool, typer.Option("--events", help="One row per anomalous event: start, end, peak score.")] = False,
+    events: Annotated[
+        bool, typer.Option("--events", help="One row per anomalous event: start, end, peak score.")
+    ] = False,
     fail_on_anomaly: Annotated[bool, typer.Option(help="Exit with status 3 when any row is flagged.")] = False,
     columns: ColumnsOpt = None,
     sep: SepOpt = None,
@@ -124,12 +178,17 @@ def score(
         if out is not None and str(out) != "-":
             check_output_path(out)
         det = load(model, device=device, threads=threads)
-        summary = score_file(det, data, out, chunk_rows, events=events, columns=split_columns(columns),
-                             sep=parse_sep(sep))
+        summary = score_file(
+            det, data, out, chunk_rows, events=events, columns=split_columns(columns), sep=parse_sep(sep)
+        )
     if out is not None:
         found = f", {summary['events']} events" if summary["events"] is not None else ""
-        err.print(f"scored {summary['rows']} rows, {summary['flagged']} flagged{found} "
-                  f"(cutoff {summary['cutoff']:.4g}) -> {out}", soft_wrap=True, markup=False)
+        err.print(
+            f"scored {summary['rows']} rows, {summary['flagged']} flagged{found} "
+            f"(cutoff {summary['cutoff']:.4g}) -> {out}",
+            soft_wrap=True,
+            markup=False,
+        )
     if fail_on_anomaly and summary["flagged"]:
         raise typer.Exit(3)
 
@@ -148,14 +207,32 @@ class OnError(str, Enum):
 def stream(
     model: ModelOpt = Path("model.tsae"),
     input: Annotated[Optional[Path], typer.Option("--input", "-i", help="CSV file to read (default: stdin).")] = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep reading as the file grows (like tail -f).")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep reading as the file grows (like tail -f).")
+    ] = False,
     fmt: Annotated[StreamFormat, typer.Option("--format", help="Output line format.")] = StreamFormat.jsonl,
     only_anomalies: Annotated[bool, typer.Option(help="Write flagged rows only.")] = False,
-    on_error: Annotated[OnError, typer.Option(help="Bad row: report it on stderr and skip it, or stop (exit 1).")] = OnError.skip,
+    on_error: Annotated[
+        OnError, typer.Option(help="Bad row: report it on stderr and skip it, or stop (exit 1).")
+    ] = OnError.skip,
     columns: ColumnsOpt = None,
-    sep: Annotated[Optional[str], typer.Option("--sep", help="CSV field separator (default: detected in the header line; tab: 'tab').")] = None,
-    learning: Annotated[Optional[str], typer.Option(help="Continual learning: on, off or every=N,steps=S,... (default: the model's setting; on for --warmup).")] = None,
-    warmup: Annotated[Optional[int], typer.Option(min=1, help="Cold start: if MODEL does not exist, fit it on the first WARMUP rows (monitoring settings: causal scores, learning, probability alerts), write it, then score.")] = None,
+    sep: Annotated[
+        Optional[str],
+        typer.Option("--sep", help="CSV field separator (default: detected in the header line; tab: 'tab')."),
+    ] = None,
+    learning: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Continual learning: on, off or every=N,steps=S,... (default: the model's setting; on for --warmup)."
+        ),
+    ] = None,
+    warmup: Annotated[
+        Optional[int],
+        typer.Option(
+            min=1,
+            help="Cold start: if MODEL does not exist, fit it on the first WARMUP rows (monitoring settings: causal scores, learning, probability alerts), write it, then score.",
+        ),
+    ] = None,
     threads: ThreadsOpt = None,
 ):
     """Score CSV rows as they arrive (stdin or a file); one JSON line per row, flushed."""
@@ -169,10 +246,20 @@ def stream(
         else:
             from tsae import load
 
-            scorer = load(model, threads=threads).streaming(threads=threads,
-                                                            learning="model" if learning is None else learning)
-        status = run_stream(scorer, open_lines(input, follow), sys.stdout, warn, fmt.value, only_anomalies,
-                            on_error.value, sep=parse_sep(sep), columns=split_columns(columns))
+            scorer = load(model, threads=threads).streaming(
+                threads=threads, learning="model" if learning is None else learning
+            )
+        status = run_stream(
+            scorer,
+            open_lines(input, follow),
+            sys.stdout,
+            warn,
+            fmt.value,
+            only_anomalies,
+            on_error.value,
+            sep=parse_sep(sep),
+            columns=split_columns(columns),
+        )
     raise typer.Exit(status)
 
 
@@ -184,13 +271,15 @@ def _cold_start(model: Path, warmup: int, learning, threads):
     from tsae.coldstart import MONITORING, ColdStartScorer
 
     check_output_path(model, "model file")
-    template = Detector(**{**MONITORING, "learning": MONITORING["learning"] if learning is None else learning},
-                        threads=threads)
+    template = Detector(
+        **{**MONITORING, "learning": MONITORING["learning"] if learning is None else learning}, threads=threads
+    )
 
     def save(detector) -> None:
         detector.save(model, expect=None)
-        err.print(f"fitted on the first {warmup} rows (window {detector.window_}) -> {model}", soft_wrap=True,
-                  markup=False)
+        err.print(
+            f"fitted on the first {warmup} rows (window {detector.window_}) -> {model}", soft_wrap=True, markup=False
+        )
 
     return ColdStartScorer(template, warmup, on_error="raise", threads=threads, on_fit=save)
 
@@ -213,12 +302,18 @@ def _load_labelled(data: Path, model: Path, threads, columns, sep, label_column)
 def calibrate(
     data: Annotated[Path, typer.Argument(help="Labelled data (for pr) or representative data: CSV or Parquet.")],
     model: ModelOpt = Path("model.tsae"),
-    method: Annotated[str, typer.Option(help="pr, percentile:Q, contamination:F, pot:RISK or probability:LEVEL.")] = "pr",
+    method: Annotated[
+        str, typer.Option(help="pr, percentile:Q, contamination:F, pot:RISK or probability:LEVEL.")
+    ] = "pr",
     beta: Annotated[float, typer.Option(help="pr: maximise F-beta.")] = 1.0,
-    target_precision: Annotated[Optional[float], typer.Option(help="pr: lowest cutoff reaching this precision.")] = None,
+    target_precision: Annotated[
+        Optional[float], typer.Option(help="pr: lowest cutoff reaching this precision.")
+    ] = None,
     target_recall: Annotated[Optional[float], typer.Option(help="pr: highest cutoff reaching this recall.")] = None,
     label_column: LabelOpt = None,
-    plot: Annotated[Optional[Path], typer.Option(help="Precision-recall curve with the chosen point (.png, .pdf, .svg).")] = None,
+    plot: Annotated[
+        Optional[Path], typer.Option(help="Precision-recall curve with the chosen point (.png, .pdf, .svg).")
+    ] = None,
     columns: ColumnsOpt = None,
     sep: SepOpt = None,
     threads: ThreadsOpt = None,
@@ -328,7 +423,9 @@ def info(
         return
     training = header.get("training", {})
     brief = {k: v for k, v in header.items() if k not in ("training", "checksum")}
-    brief["training"] = {k: v for k, v in training.items() if k != "history"} if isinstance(training, dict) else training
+    brief["training"] = (
+        {k: v for k, v in training.items() if k != "history"} if isinstance(training, dict) else training
+    )
     brief["checksum"] = header.get("checksum")
     typer.echo(json.dumps(brief, indent=2))
 

@@ -9,8 +9,9 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, TextIO
+from typing import TextIO
 
 from tsae.atomic import Terminated
 from tsae.errors import DataError
@@ -78,9 +79,17 @@ def _sniff_sep(header_line: str) -> str:
     return best if counts[best] else ","
 
 
-def run_stream(scorer, lines: Iterable[str], out: TextIO, warn: Callable[[str], None], fmt: str = "jsonl",
-               only_anomalies: bool = False, on_error: str = "skip", sep: str | None = None,
-               columns: list[str] | None = None) -> int:
+def run_stream(
+    scorer,
+    lines: Iterable[str],
+    out: TextIO,
+    warn: Callable[[str], None],
+    fmt: str = "jsonl",
+    only_anomalies: bool = False,
+    on_error: str = "skip",
+    sep: str | None = None,
+    columns: list[str] | None = None,
+) -> int:
     """Score CSV ``lines`` (a header, then one row per line) with ``scorer``
     (a StreamingScorer), writing one line per scored row to ``out``, flushed per line.
 
@@ -130,10 +139,15 @@ def run_stream(scorer, lines: Iterable[str], out: TextIO, warn: Callable[[str], 
         if scorer.rows:
             for record in scorer.flush().to_dict("records"):
                 ready = not math.isnan(record["score"])  # NaN: fewer rows than the window, no score exists
-                record = {"timestamp": record["timestamp"], "score": record["score"] if ready else None,
-                          "probability": record["probability"] if ready else None,
-                          "is_anomaly": bool(record["is_anomaly"]), "ready": ready, "row": int(record["row"]),
-                          "delay": 0}
+                record = {
+                    "timestamp": record["timestamp"],
+                    "score": record["score"] if ready else None,
+                    "probability": record["probability"] if ready else None,
+                    "is_anomaly": bool(record["is_anomaly"]),
+                    "ready": ready,
+                    "row": int(record["row"]),
+                    "delay": 0,
+                }
                 _emit(out, record, fmt, only_anomalies)
     return status
 
@@ -145,8 +159,10 @@ def _check_header(header: list[str], channels: list[str] | None, columns: list[s
         check_channel_names(columns, channels)
     missing = [c for c in channels if c not in header]
     if missing:
-        raise DataError(f"stream header lacks column(s) {', '.join(missing)} the model was fitted on "
-                        f"(header read with separator {sep!r}: {', '.join(header)})")
+        raise DataError(
+            f"stream header lacks column(s) {', '.join(missing)} the model was fitted on "
+            f"(header read with separator {sep!r}: {', '.join(header)})"
+        )
 
 
 def _rows(lines: Iterator[str], sep: str, warn: Callable[[str], None]) -> Iterator[list[str] | None]:
@@ -171,8 +187,10 @@ def _emit(out: TextIO, event: dict, fmt: str, only_anomalies: bool) -> None:
         score, probability = ("" if event[k] is None else repr(float(event[k])) for k in ("score", "probability"))
         stamp = "" if event["timestamp"] is None else str(event["timestamp"])
         row = "" if event["row"] is None else str(event["row"])
-        _write(out, f"{stamp},{row},{score},{probability},{str(event['is_anomaly']).lower()},"
-                    f"{str(event['ready']).lower()}\n")
+        _write(
+            out,
+            f"{stamp},{row},{score},{probability},{str(event['is_anomaly']).lower()},{str(event['ready']).lower()}\n",
+        )
         return
     keys = ("timestamp", "score", "probability", "is_anomaly", "ready", "row", "delay")
     _write(out, json.dumps({k: _plain(event.get(k)) for k in keys}) + "\n")

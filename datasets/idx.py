@@ -82,8 +82,7 @@ def _parse(raw: bytes, path: Path) -> np.ndarray:
     code, ndim = raw[2], raw[3]
     if code not in _TYPES:
         raise DataError(
-            f"{path}: unsupported IDX type code 0x{code:02X} (supported: "
-            f"{', '.join(f'0x{c:02X}' for c in _TYPES)})"
+            f"{path}: unsupported IDX type code 0x{code:02X} (supported: {', '.join(f'0x{c:02X}' for c in _TYPES)})"
         )
     if ndim == 0:
         raise DataError(f"{path}: IDX header has 0 dimensions")
@@ -124,8 +123,7 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
     code = _CODES.get(arr.dtype.newbyteorder("="))
     if code is None:
         raise DataError(
-            f"cannot write {path}: dtype {arr.dtype} is not an IDX type "
-            f"(uint8, int8, int16, int32, float32, float64)"
+            f"cannot write {path}: dtype {arr.dtype} is not an IDX type (uint8, int8, int16, int32, float32, float64)"
         )
     if not 1 <= arr.ndim <= 255 or any(d >= 2**32 for d in arr.shape):
         raise DataError(f"cannot write {path}: shape {arr.shape} does not fit an IDX header")

@@ -84,13 +84,11 @@ class ImageSet:
     def describe(self) -> str:
         """One line, e.g. ``"mnist: 8000 train / 2000 test, 28x28, 10 classes"``."""
         h, w = self.train_x.shape[1:]
-        return (
-            f"{self.name}: {len(self.train_x)} train / {len(self.test_x)} test, "
-            f"{h}x{w}, {len(self.classes)} classes"
-        )
+        return f"{self.name}: {len(self.train_x)} train / {len(self.test_x)} test, {h}x{w}, {len(self.classes)} classes"
 
 
 # -- IDX directories ---------------------------------------------------------------
+
 
 def _find(folder: Path, split: str, kind: str) -> Path | None:
     """``<split>-<kind>`` IDX file in ``folder`` (kind "images" or "labels"), if any."""
@@ -131,9 +129,7 @@ def _read_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.nda
     if y.ndim != 1 or y.dtype.kind not in "iu":
         raise DataError(f"{labels_path}: labels of shape {y.shape} and type {y.dtype}, expected (n,) integers")
     if len(y) != len(x):
-        raise DataError(
-            f"{labels_path}: {len(y)} labels for {len(x)} images in {images_path.name} (count mismatch)"
-        )
+        raise DataError(f"{labels_path}: {len(y)} labels for {len(x)} images in {images_path.name} (count mismatch)")
     if len(y) and y.min() < 0:
         raise DataError(f"{labels_path}: negative label {y.min()}")
     return x, y.astype(np.int64)
@@ -163,6 +159,7 @@ def _load_dir(folder: Path, name: str, classes: list[str] | None) -> tuple:
 
 
 # -- named sources -----------------------------------------------------------------
+
 
 def _mnist_dir() -> Path:
     from .shared import shared_root  # raises DataError when there is no shared folder
@@ -196,10 +193,10 @@ def _load_digits() -> tuple:
     from sklearn.datasets import load_digits
 
     d = load_digits()  # bundled with scikit-learn, no download
-    x = d.images / 16.0                                   # (1797, 8, 8) in [0, 1]
-    x = np.clip(zoom(x, (1, 2.5, 2.5), order=1), 0, 1)    # (1797, 20, 20)
+    x = d.images / 16.0  # (1797, 8, 8) in [0, 1]
+    x = np.clip(zoom(x, (1, 2.5, 2.5), order=1), 0, 1)  # (1797, 20, 20)
     pad = (SIZE - 20) // 2
-    x = np.pad(x, ((0, 0), (pad, pad), (pad, pad)))       # (1797, 28, 28), centred
+    x = np.pad(x, ((0, 0), (pad, pad), (pad, pad)))  # (1797, 28, 28), centred
     return ("digits", *_split(x.astype(np.float32), d.target.astype(np.int64)), DIGIT_CLASSES)
 
 
@@ -248,8 +245,7 @@ def load_images(source: str = "auto", limit: int | None = None) -> ImageSet:
             _check(source)
         except DataError as exc:
             raise DataError(
-                f"image source {source!r} is not available ({exc}); available here: "
-                f"{', '.join(available_sources())}"
+                f"image source {source!r} is not available ({exc}); available here: {', '.join(available_sources())}"
             ) from None
         if source == "mnist":
             raw = _load_dir(_mnist_dir(), "mnist", DIGIT_CLASSES)

@@ -90,10 +90,7 @@ def list_collections() -> list[str]:
 def _collection_meta(collection: str) -> tuple[Path, dict]:
     names = list_collections()
     if collection not in names:
-        raise DataError(
-            f"unknown collection {collection!r} in {shared_root()}; choose one of: "
-            f"{', '.join(names)}"
-        )
+        raise DataError(f"unknown collection {collection!r} in {shared_root()}; choose one of: {', '.join(names)}")
     folder = shared_root() / collection
     return folder, _read_meta(folder / "meta.json")
 

@@ -64,17 +64,13 @@ def _steps_per_day(freq) -> float:
         step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
     except (ValueError, TypeError) as exc:
         raise ConfigError(
-            f"freq must be a fixed-length pandas frequency such as '5min', '1min' or '1h', "
-            f"got {freq!r}"
+            f"freq must be a fixed-length pandas frequency such as '5min', '1min' or '1h', got {freq!r}"
         ) from exc
     if step <= pd.Timedelta(0):
         raise ConfigError(f"freq must be positive, got {freq!r}")
     steps = pd.Timedelta("1D") / step
     if steps < _MIN_STEPS_PER_DAY:
-        raise ConfigError(
-            f"freq must give at least {_MIN_STEPS_PER_DAY} steps per day (at most 2h), "
-            f"got {freq!r}"
-        )
+        raise ConfigError(f"freq must give at least {_MIN_STEPS_PER_DAY} steps per day (at most 2h), got {freq!r}")
     return float(steps)
 
 
@@ -144,8 +140,7 @@ def make_signal(
     train_end = int(n * train_fraction)
     if train_end < 1:
         raise ConfigError(
-            f"n * train_fraction must leave at least one training row, got n={n}, "
-            f"train_fraction={train_fraction}"
+            f"n * train_fraction must leave at least one training row, got n={n}, train_fraction={train_fraction}"
         )
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
         raise ConfigError(f"seed must be an integer or None, got {seed!r}")
@@ -180,10 +175,15 @@ def make_signal(
     for kind, start, length in zip(kinds, starts, lengths):
         end = start + length - 1
         rec = _inject(rng, kind, z, parts, sigma, start, end, period)
-        rec = {"kind": kind, "start": int(start), "end": int(end),
-               "channels": [names[c] for c in rec.pop("channels")], **rec}
+        rec = {
+            "kind": kind,
+            "start": int(start),
+            "end": int(end),
+            "channels": [names[c] for c in rec.pop("channels")],
+            **rec,
+        }
         records.append(rec)
-        label[start:end + 1] = 1
+        label[start : end + 1] = 1
     records.sort(key=lambda r: r["start"])
 
     x = z * parts["scale"] + parts["offset"]

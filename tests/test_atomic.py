@@ -7,8 +7,17 @@ import sys
 
 import pytest
 
-from tsae.atomic import (ANY, ChangedError, atomic_file, check_output_path, figure_format, file_identity,
-                         refuse_overwriting_inputs, remove_stale_temps, write_json)
+from tsae.atomic import (
+    ANY,
+    ChangedError,
+    atomic_file,
+    check_output_path,
+    figure_format,
+    file_identity,
+    refuse_overwriting_inputs,
+    remove_stale_temps,
+    write_json,
+)
 from tsae.errors import TsaeError
 
 
@@ -70,8 +79,9 @@ def test_new_files_get_the_umask_mode_and_existing_ones_keep_theirs(tmp_path):
 
 def test_temporaries_of_dead_writers_are_removed_and_live_ones_kept(tmp_path):
     target = tmp_path / "model.tsae"
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     stale = tmp_path / f".model.tsae.tsae-tmp-{int(dead.stdout)}-0123abcd"
     live = tmp_path / f".model.tsae.tsae-tmp-{os.getpid()}-89abcdef"
     other = tmp_path / f".other.tsae-tmp-{int(dead.stdout)}-0123abcd"

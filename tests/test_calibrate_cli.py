@@ -63,7 +63,7 @@ def test_calibrate_pr_rewrites_the_threshold_and_prints_it(files, model, frame):
     assert th.name == "pr" and th.beta == 1.0 and th.cutoff_ != before.cutoff_
     flags = det.predict(frame).to_numpy()
     got = tsae.metrics.point_f1(frame["label"].to_numpy(), flags)
-    assert got["f1"] == pytest.approx(th.expected_["fbeta"])        # fitted on this very file
+    assert got["f1"] == pytest.approx(th.expected_["fbeta"])  # fitted on this very file
     out = result.stdout
     assert f"cutoff {th.cutoff_:.6g}" in out and f"flags {int(flags.sum())} of {len(frame)} rows" in out
     assert (f"precision {got['precision']:.3f}  recall {got['recall']:.3f}  F1 {got['f1']:.3f}") in out
@@ -103,11 +103,14 @@ def test_calibrate_plot_writes_a_png(files, model, tmp_path):
     assert data[:8] == PNG and len(data) > 5_000
 
 
-@pytest.mark.parametrize("method, check", [
-    ("pot:1e-3", lambda th: th.risk == 1e-3 and th.tail_["n"] == 6000),
-    ("contamination:0.05", lambda th: th.fraction == 0.05),
-    ("percentile:99", lambda th: th.q == 99.0),
-])
+@pytest.mark.parametrize(
+    "method, check",
+    [
+        ("pot:1e-3", lambda th: th.risk == 1e-3 and th.tail_["n"] == 6000),
+        ("contamination:0.05", lambda th: th.fraction == 0.05),
+        ("percentile:99", lambda th: th.q == 99.0),
+    ],
+)
 def test_calibrate_with_unlabelled_methods(files, model, frame, method, check):
     result = run("calibrate", files / "labelled.csv", "-m", model, "--method", method)
     assert result.exit_code == 0, result.output
@@ -131,17 +134,20 @@ def test_calibrate_bad_label_values_fail_and_keep_the_model(model, signal, tmp_p
     path = tmp_path / "bad_labels.csv"
     write_table(signal.assign(label=signal["label"].where(signal.index != 4321, 2)), path)
     before = model.read_bytes()
-    for method in ("pr", "percentile:99"):   # percentile needs no labels, but prints P/R from them
+    for method in ("pr", "percentile:99"):  # percentile needs no labels, but prints P/R from them
         result = run("calibrate", path, "-m", model, "--method", method)
         one_line_error(result, "label column 'label' must hold 0 or 1, found")
         assert "at row 4321" in result.stderr
         assert model.read_bytes() == before
 
 
-@pytest.mark.parametrize("label, message", [
-    (0, "got 0 anomalous of 6000"),
-    (1, "got 6000 anomalous of 6000"),
-])
+@pytest.mark.parametrize(
+    "label, message",
+    [
+        (0, "got 0 anomalous of 6000"),
+        (1, "got 6000 anomalous of 6000"),
+    ],
+)
 def test_calibrate_pr_with_one_class_fails_and_keeps_the_model(model, signal, tmp_path, label, message):
     path = tmp_path / "one_class.csv"
     write_table(signal.assign(label=label), path)
@@ -186,11 +192,12 @@ def test_evaluate_prints_and_writes_metrics(files, frame, tmp_path):
     for key in METRICS:
         assert 0 <= got[key] <= 1 and got[key] == pytest.approx(direct[key], abs=1e-12), key
         assert key in result.stdout and f"{got[key]:.4f}" in result.stdout
-    assert got["auc_roc"] > 0.6                      # the detector finds the anomalies
+    assert got["auc_roc"] > 0.6  # the detector finds the anomalies
     at = got["at_threshold"]
     flags = det.predict(frame).to_numpy()
-    assert at == pytest.approx({**tsae.metrics.point_f1(labels, flags), "cutoff": det.threshold_.cutoff_,
-                                "flagged": int(flags.sum())})
+    assert at == pytest.approx(
+        {**tsae.metrics.point_f1(labels, flags), "cutoff": det.threshold_.cutoff_, "flagged": int(flags.sum())}
+    )
     assert got["rows"] == 6000 and got["anomalous_rows"] == int(labels.sum())
     assert f"{at['precision']:.3f} / {at['recall']:.3f} / {at['f1']:.3f}" in result.stdout
 
@@ -227,8 +234,16 @@ def test_score_events_matches_the_per_row_output(files, model, frame, tmp_path):
     result = run("score", files / "labelled.csv", "-m", model, "--events", "-o", events_out, "--chunk-rows", "1000")
     assert result.exit_code == 0, result.output
     events = read_table(events_out)
-    assert list(events.columns) == ["start", "end", "length", "peak_score", "peak_row",
-                                    "start_time", "end_time", "peak_time"]
+    assert list(events.columns) == [
+        "start",
+        "end",
+        "length",
+        "peak_score",
+        "peak_row",
+        "start_time",
+        "end_time",
+        "peak_time",
+    ]
     assert f"{len(events)} events" in result.stderr
     check_events_against_rows(events, read_table(rows_out), frame["timestamp"].to_numpy())
 
@@ -247,10 +262,13 @@ def test_score_events_without_a_timestamp(signal, tmp_path):
     check_events_against_rows(events, read_table(tmp_path / "rows.csv"))
 
 
-@pytest.mark.parametrize("spec, method, param", [
-    ("pot:1e-3", "pot", ("risk", 1e-3)),
-    ("contamination:0.01", "contamination", ("fraction", 0.01)),
-])
+@pytest.mark.parametrize(
+    "spec, method, param",
+    [
+        ("pot:1e-3", "pot", ("risk", 1e-3)),
+        ("contamination:0.01", "contamination", ("fraction", 0.01)),
+    ],
+)
 def test_fit_threshold_option(files, tmp_path, spec, method, param):
     out = tmp_path / "m.tsae"
     result = run("fit", files / "train.csv", "-o", out, "--arch", "dense", "--threshold", spec, *FAST)
@@ -264,16 +282,35 @@ def test_fit_threshold_option(files, tmp_path, spec, method, param):
 def test_fit_rejects_pr_and_bad_rules(files, tmp_path):
     out = tmp_path / "m.tsae"
     one_line_error(run("fit", files / "train.csv", "-o", out, "--threshold", "pr", *FAST), "calibrate")
-    one_line_error(run("fit", files / "train.csv", "-o", out, "--min-length", "0", *FAST),
-                   "min_length must be an integer >= 1, got 0")
+    one_line_error(
+        run("fit", files / "train.csv", "-o", out, "--min-length", "0", *FAST),
+        "min_length must be an integer >= 1, got 0",
+    )
     assert not out.exists()
 
 
 def test_fit_min_length_is_stored_and_applied(files, tmp_path):
     out = tmp_path / "m.tsae"
     # overlap scores are the jumpiest: the raw flags have short runs for the rules to act on
-    result = run("fit", files / "train.csv", "-o", out, "--arch", "dense", "--threshold", "percentile:97",
-                 "--min-length", "3", "--merge-gap", "2", "--cooldown", "4", "--score-mode", "overlap", *FAST)
+    result = run(
+        "fit",
+        files / "train.csv",
+        "-o",
+        out,
+        "--arch",
+        "dense",
+        "--threshold",
+        "percentile:97",
+        "--min-length",
+        "3",
+        "--merge-gap",
+        "2",
+        "--cooldown",
+        "4",
+        "--score-mode",
+        "overlap",
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
     header = json.loads(run("info", out, "--json").stdout)
     assert header["events"] == {"merge_gap": 2, "min_length": 3, "cooldown": 4}
@@ -282,9 +319,9 @@ def test_fit_min_length_is_stored_and_applied(files, tmp_path):
     flags = read_table(rows)["is_anomaly"].to_numpy().astype(bool)
     spans = runs(flags)
     assert len(spans) > 0 and (spans[:, 1] - spans[:, 0] + 1 >= 3).all()
-    assert (spans[1:, 0] - spans[:-1, 1] > 4).all()           # merge_gap 2 and cooldown 4: starts > 4 after an end
+    assert (spans[1:, 0] - spans[:-1, 1] > 4).all()  # merge_gap 2 and cooldown 4: starts > 4 after an end
     det = load(out, threads=1)
     scores = det.score(read_table(files / "labelled.csv")).to_numpy()
     raw = det.threshold_(scores)
-    assert (np.diff(runs(raw), axis=1) < 2).any()             # without the rules there are short runs
+    assert (np.diff(runs(raw), axis=1) < 2).any()  # without the rules there are short runs
     np.testing.assert_array_equal(flags, det.events_.apply(raw))

@@ -36,7 +36,7 @@ def test_blocks_of_any_size_give_bit_identical_results(sizes):
     for size in sizes * 100:
         if start >= len(raw):
             break
-        parts.append(cal.update_many(raw[start:start + size]))
+        parts.append(cal.update_many(raw[start : start + size]))
         start += size
     assert np.array_equal(np.concatenate(parts), whole)
 
@@ -84,7 +84,7 @@ def test_a_flat_history_does_not_divide_by_zero():
     assert np.isfinite(p).all() and 0.5 < p[-2] < 0.6 and p[-1] > 0.999
     diluted = ScoreCalibrator(CalibrationSettings(short=10)).update_many(raw)[-1]
     assert 0.6 < diluted < p[-1]
-    zeros = ScoreCalibrator().update_many(np.r_[np.zeros(200), 0.0, 1e-9])   # no spread at all
+    zeros = ScoreCalibrator().update_many(np.r_[np.zeros(200), 0.0, 1e-9])  # no spread at all
     assert zeros[-2] == 0.5 and zeros[-1] == 1.0
 
 
@@ -95,18 +95,28 @@ def test_a_spike_far_above_the_typical_score_is_near_certain():
     assert ScoreCalibrator().update_many(raw)[-1] > 0.9999
 
 
-@pytest.mark.parametrize("kwargs", [dict(short=0), dict(long=-1), dict(warmup=1.5), dict(min_std=0),
-                                    dict(min_std=math.inf), dict(short=True)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(short=0), dict(long=-1), dict(warmup=1.5), dict(min_std=0), dict(min_std=math.inf), dict(short=True)],
+)
 def test_bad_settings_are_config_errors(kwargs):
     with pytest.raises(ConfigError, match="calibration"):
         ScoreCalibrator(CalibrationSettings(**kwargs))
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda s: s.pop("mean"), lambda s: s.update(version=1), lambda s: s.update(n=-1),
-    lambda s: s.update(var=-1.0), lambda s: s.update(recent=["x"]), lambda s: s.update(recent=list(range(11))),
-    lambda s: s.update(settings={**s["settings"], "short": 5}), lambda s: s.update(n=0),
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda s: s.pop("mean"),
+        lambda s: s.update(version=1),
+        lambda s: s.update(n=-1),
+        lambda s: s.update(var=-1.0),
+        lambda s: s.update(recent=["x"]),
+        lambda s: s.update(recent=list(range(11))),
+        lambda s: s.update(settings={**s["settings"], "short": 5}),
+        lambda s: s.update(n=0),
+    ],
+)
 def test_bad_states_are_refused_in_one_line(mutate):
     cal = ScoreCalibrator()
     cal.update_many(raw_scores(n=300))

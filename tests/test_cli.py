@@ -58,7 +58,7 @@ def test_score_to_parquet_matches_python_api(runner, files, tmp_path):
     frame = read_table(files / "test.parquet")
     assert list(got.columns) == ["timestamp", "score", "probability", "is_anomaly"]
     whole = det.assess(frame)
-    assert np.array_equal(got["score"].to_numpy(), whole["score"].to_numpy())   # chunked == whole
+    assert np.array_equal(got["score"].to_numpy(), whole["score"].to_numpy())  # chunked == whole
     assert np.array_equal(got["probability"].to_numpy(), whole["probability"].to_numpy())
     assert np.array_equal(got["is_anomaly"].to_numpy(), det.predict(frame).to_numpy())
     assert (got["timestamp"].to_numpy() == frame["timestamp"].to_numpy()).all()
@@ -68,8 +68,12 @@ def test_chunked_scoring_is_identical_for_any_chunk_size(runner, files, tmp_path
     outs = []
     for chunk in (37, 1000, 100_000):
         out = tmp_path / f"s{chunk}.csv"
-        assert run(runner, "score", files / "train.csv", "-m", files / "model.tsae", "-o", out,
-                   "--chunk-rows", chunk).exit_code == 0
+        assert (
+            run(
+                runner, "score", files / "train.csv", "-m", files / "model.tsae", "-o", out, "--chunk-rows", chunk
+            ).exit_code
+            == 0
+        )
         outs.append(read_table(out))
     for other in outs[1:]:
         pd.testing.assert_frame_equal(outs[0], other)
@@ -87,9 +91,28 @@ def test_info_prints_the_header(runner, files):
 
 def test_fit_options_reach_the_model(runner, files, tmp_path):
     out = tmp_path / "m.tsae"
-    result = run(runner, "fit", files / "train.csv", "-o", out, "--arch", "dense", "--threshold", "percentile:99.9",
-                 "--noise", "mask:0.2", "--columns", "ch1", "--rows", "800", "--latent", "4", "--scaling", "robust",
-                 *FAST)
+    result = run(
+        runner,
+        "fit",
+        files / "train.csv",
+        "-o",
+        out,
+        "--arch",
+        "dense",
+        "--threshold",
+        "percentile:99.9",
+        "--noise",
+        "mask:0.2",
+        "--columns",
+        "ch1",
+        "--rows",
+        "800",
+        "--latent",
+        "4",
+        "--scaling",
+        "robust",
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
     det = load(out)
     assert det.model == "dense" and det.channels_ == ["ch1"] and det.model_params_["latent"] == 4
@@ -117,8 +140,11 @@ def test_bad_files_fail_cleanly(runner, files, tmp_path, command, name):
     if content is not None:
         path.write_text(content)
     out = tmp_path / "out.csv"
-    args = ["fit", path, "-o", tmp_path / "m.tsae", *FAST] if command == "fit" else \
-           ["score", path, "-m", files / "model.tsae", "-o", out]
+    args = (
+        ["fit", path, "-o", tmp_path / "m.tsae", *FAST]
+        if command == "fit"
+        else ["score", path, "-m", files / "model.tsae", "-o", out]
+    )
     result = run(runner, *args)
     assert result.exit_code == 1
     assert message in result.stderr and "Traceback" not in result.output + result.stderr
@@ -131,15 +157,27 @@ def write_signal(path, frame):
     return path
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda f: f.assign(ch0=f["ch0"].astype(object).where(f.index != 700, "oops")), "column 'ch0' has text 'oops' at row 700"),
-    (lambda f: f.assign(ch1=f["ch1"].where(f.index != 900, np.inf)), "column 'ch1' has an infinite value at row 900"),
-    (lambda f: f.assign(ch0=f["ch0"].where((f.index < 1000) | (f.index > 1040))), "missing values in a row at rows 1000-1040"),
-    (lambda f: f.drop(columns="ch1"), "lacks column(s) ch1"),
-    (lambda f: f.assign(ch2=1.0), "has column(s) ch2 the model was not fitted on"),
-    (lambda f: f[["timestamp", "ch1", "ch0", "label"]], "different order: ch1, ch0"),
-    (lambda f: f.iloc[:10], "10 rows, fewer than the model's window of 16"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (
+            lambda f: f.assign(ch0=f["ch0"].astype(object).where(f.index != 700, "oops")),
+            "column 'ch0' has text 'oops' at row 700",
+        ),
+        (
+            lambda f: f.assign(ch1=f["ch1"].where(f.index != 900, np.inf)),
+            "column 'ch1' has an infinite value at row 900",
+        ),
+        (
+            lambda f: f.assign(ch0=f["ch0"].where((f.index < 1000) | (f.index > 1040))),
+            "missing values in a row at rows 1000-1040",
+        ),
+        (lambda f: f.drop(columns="ch1"), "lacks column(s) ch1"),
+        (lambda f: f.assign(ch2=1.0), "has column(s) ch2 the model was not fitted on"),
+        (lambda f: f[["timestamp", "ch1", "ch0", "label"]], "different order: ch1, ch0"),
+        (lambda f: f.iloc[:10], "10 rows, fewer than the model's window of 16"),
+    ],
+)
 def test_bad_data_at_scoring_fails_with_one_line(runner, files, tmp_path, signal, mutate, message):
     path = write_signal(tmp_path / "bad.csv", mutate(signal.iloc[:1500].copy()))
     out = tmp_path / "out.parquet"
@@ -152,7 +190,7 @@ def test_bad_data_at_scoring_fails_with_one_line(runner, files, tmp_path, signal
 
 def test_nan_and_text_at_fit_time(runner, tmp_path, signal):
     frame = signal.iloc[:1500].copy()
-    frame["ch0"] = frame["ch0"].where(frame.index != 300)            # one short gap: filled
+    frame["ch0"] = frame["ch0"].where(frame.index != 300)  # one short gap: filled
     ok = run(runner, "fit", write_signal(tmp_path / "gap.csv", frame), "-o", tmp_path / "ok.tsae", *FAST)
     assert ok.exit_code == 0, ok.output
     frame["ch1"] = frame["ch1"].astype(object).where(frame.index != 42, "n/a?")
@@ -166,12 +204,15 @@ def test_too_short_series_at_fit_time(runner, tmp_path, signal):
     assert result.exit_code == 1 and "needs at least" in result.stderr
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda b: b"hello, not a model", "not a tsae model file"),
-    (lambda b: b[: len(b) // 2], "truncated or corrupt"),
-    (lambda b: b[:-10] + bytes([b[-10] ^ 0xFF]) + b[-9:], "checksum mismatch"),
-    (lambda b: b"", "not a tsae model file"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda b: b"hello, not a model", "not a tsae model file"),
+        (lambda b: b[: len(b) // 2], "truncated or corrupt"),
+        (lambda b: b[:-10] + bytes([b[-10] ^ 0xFF]) + b[-9:], "checksum mismatch"),
+        (lambda b: b"", "not a tsae model file"),
+    ],
+)
 def test_bad_model_files_fail_cleanly(runner, files, tmp_path, damage, message):
     bad = tmp_path / "bad.tsae"
     bad.write_bytes(damage((files / "model.tsae").read_bytes()))

@@ -4,7 +4,6 @@ Promise: a one-line error and a non-zero exit, no traceback, no partial output u
 a final name, no temporary file left behind (or, after kill -9, one that the next
 write removes)."""
 
-import os
 import resource
 import signal
 import subprocess
@@ -40,9 +39,13 @@ def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("faults")
     t = np.arange(3000)
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=len(t), freq="min"),
-                          "v": np.sin(t / 5) + 0.05 * rng.normal(size=len(t)),
-                          "label": (t > 2900).astype(int)})
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2024-01-01", periods=len(t), freq="min"),
+            "v": np.sin(t / 5) + 0.05 * rng.normal(size=len(t)),
+            "label": (t > 2900).astype(int),
+        }
+    )
     write_table(frame, root / "data.csv")
     Detector(window=16, epochs=1, max_windows=64, threads=1).fit(frame.iloc[:2000]).save(root / "m.tsae")
     return root
@@ -56,10 +59,15 @@ def invoke(*args):
 def test_outputs_equal_to_an_input_are_refused_and_the_input_kept(files, tmp_path):
     data, model = files / "data.csv", files / "m.tsae"
     before = {p: p.read_bytes() for p in (data, model)}
-    for args in (["score", data, "-m", model, "-o", data], ["score", data, "-m", model, "-o", model],
-                 ["fit", data, "-o", data, *FAST], ["evaluate", data, "-m", model, "--json", data],
-                 ["evaluate", data, "-m", model, "--json", model], ["calibrate", data, "-m", model, "--plot", data],
-                 ["calibrate", data, "-m", model, "--plot", model]):
+    for args in (
+        ["score", data, "-m", model, "-o", data],
+        ["score", data, "-m", model, "-o", model],
+        ["fit", data, "-o", data, *FAST],
+        ["evaluate", data, "-m", model, "--json", data],
+        ["evaluate", data, "-m", model, "--json", model],
+        ["calibrate", data, "-m", model, "--plot", data],
+        ["calibrate", data, "-m", model, "--plot", model],
+    ):
         result = invoke(*args)
         assert result.exit_code == 1, args
         assert one_line_error(result.stderr) and "same file as the input" in result.stderr, args
@@ -67,16 +75,27 @@ def test_outputs_equal_to_an_input_are_refused_and_the_input_kept(files, tmp_pat
     assert temps(files) == []
 
 
-@pytest.mark.parametrize("args", [
-    ["fit", "{data}", "-o", "{tmp}/missing/m.tsae", *FAST],
-    ["score", "{data}", "-m", "{model}", "-o", "{tmp}/missing/s.csv"],
-    ["evaluate", "{data}", "-m", "{model}", "--json", "{tmp}/missing/m.json"],
-    ["calibrate", "{data}", "-m", "{model}", "--plot", "{tmp}/missing/pr.png"],
-    ["calibrate", "{data}", "-m", "{model}", "--plot", "{tmp}/pr.docx"],
-    ["score", "{data}", "-m", "{model}", "-o", "{tmp}"],
-    ["score", "{data}", "-m", "{model}", "-o", "{tmp}/s.xlsx"],
-], ids=["fit-missing-dir", "score-missing-dir", "json-missing-dir", "plot-missing-dir", "plot-bad-suffix",
-        "score-into-a-directory", "score-bad-suffix"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["fit", "{data}", "-o", "{tmp}/missing/m.tsae", *FAST],
+        ["score", "{data}", "-m", "{model}", "-o", "{tmp}/missing/s.csv"],
+        ["evaluate", "{data}", "-m", "{model}", "--json", "{tmp}/missing/m.json"],
+        ["calibrate", "{data}", "-m", "{model}", "--plot", "{tmp}/missing/pr.png"],
+        ["calibrate", "{data}", "-m", "{model}", "--plot", "{tmp}/pr.docx"],
+        ["score", "{data}", "-m", "{model}", "-o", "{tmp}"],
+        ["score", "{data}", "-m", "{model}", "-o", "{tmp}/s.xlsx"],
+    ],
+    ids=[
+        "fit-missing-dir",
+        "score-missing-dir",
+        "json-missing-dir",
+        "plot-missing-dir",
+        "plot-bad-suffix",
+        "score-into-a-directory",
+        "score-bad-suffix",
+    ],
+)
 def test_unwritable_outputs_fail_first_in_one_line(files, tmp_path, args):
     model = tmp_path / "m.tsae"
     model.write_bytes((files / "m.tsae").read_bytes())
@@ -127,17 +146,21 @@ def _limit_file_size(nbytes):
     def apply():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, like a full disk
         resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
+
     return apply
 
 
 @pytest.mark.parametrize("command", ["score", "fit", "evaluate"])
 def test_a_full_disk_leaves_no_partial_file(files, tmp_path, command):
     out = tmp_path / {"score": "s.csv", "fit": "m.tsae", "evaluate": "m.json"}[command]
-    args = {"score": ["score", files / "data.csv", "-m", files / "m.tsae", "-o", out, "--chunk-rows", "500"],
-            "fit": ["fit", files / "data.csv", "-o", out, *FAST],
-            "evaluate": ["evaluate", files / "data.csv", "-m", files / "m.tsae", "--json", out]}[command]
-    run = subprocess.run([str(TSAE), *map(str, args)], capture_output=True, text=True, timeout=120,
-                         preexec_fn=_limit_file_size(64))
+    args = {
+        "score": ["score", files / "data.csv", "-m", files / "m.tsae", "-o", out, "--chunk-rows", "500"],
+        "fit": ["fit", files / "data.csv", "-o", out, *FAST],
+        "evaluate": ["evaluate", files / "data.csv", "-m", files / "m.tsae", "--json", out],
+    }[command]
+    run = subprocess.run(
+        [str(TSAE), *map(str, args)], capture_output=True, text=True, timeout=120, preexec_fn=_limit_file_size(64)
+    )
     assert run.returncode == 1, run.stderr
     assert one_line_error(run.stderr) and "cannot write" in run.stderr, run.stderr
     assert not out.exists() and temps(tmp_path) == []
@@ -145,8 +168,13 @@ def test_a_full_disk_leaves_no_partial_file(files, tmp_path, command):
 
 def test_standard_output_on_a_full_disk_is_one_error_line(files):
     with open("/dev/full", "w") as full:
-        run = subprocess.run([str(TSAE), "score", str(files / "data.csv"), "-m", str(files / "m.tsae")],
-                             stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+        run = subprocess.run(
+            [str(TSAE), "score", str(files / "data.csv"), "-m", str(files / "m.tsae")],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
     assert run.returncode == 1
     assert one_line_error(run.stderr) and "No space left" in run.stderr, run.stderr
 
@@ -162,9 +190,25 @@ def big(files):
 
 
 def _start_scoring(big, files, out):
-    proc = subprocess.Popen([str(TSAE), "score", str(big), "-m", str(files / "m.tsae"), "-o", str(out),
-                             "--chunk-rows", "2000", "--threads", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            str(TSAE),
+            "score",
+            str(big),
+            "-m",
+            str(files / "m.tsae"),
+            "-o",
+            str(out),
+            "--chunk-rows",
+            "2000",
+            "--threads",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while not temps(out.parent) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -195,18 +239,31 @@ def test_kill_9_leaves_a_temporary_file_that_the_next_write_removes(files, big, 
     assert temps(tmp_path) == [] and len(read_table(out)) == 3000
 
 
-@pytest.mark.parametrize("args, code, message", [
-    (["fit", "{data}", "--rows", "-100"], 2, "--rows"),
-    (["fit", "{data}", "--threads", "-1"], 2, "--threads"),
-    (["fit", "{data}", "--depth", "50", "--window", "16"], 1, "depth"),
-    (["fit", "{data}", "--epochs", "0"], 1, "epochs must be a positive integer"),
-    (["fit", "{data}", "--sep", "ab"], 1, "--sep must be one character"),
-    (["fit", "{data}", "--columns", "v,,w"], 1, "--columns has an empty name"),
-    (["score", "{data}", "-m", "{data}"], 1, "is not a tsae model file"),
-    (["score", "{tmp}/d.csv", "-m", "{model}"], 1, "is a directory"),
-    (["evaluate", "{data}", "-m", "{model}", "--label-column", "truth"], 1, "has no label column 'truth'"),
-], ids=["negative-rows", "negative-threads", "huge-depth", "zero-epochs", "long-sep", "empty-column",
-        "data-as-model", "directory-as-data", "missing-label"])
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["fit", "{data}", "--rows", "-100"], 2, "--rows"),
+        (["fit", "{data}", "--threads", "-1"], 2, "--threads"),
+        (["fit", "{data}", "--depth", "50", "--window", "16"], 1, "depth"),
+        (["fit", "{data}", "--epochs", "0"], 1, "epochs must be a positive integer"),
+        (["fit", "{data}", "--sep", "ab"], 1, "--sep must be one character"),
+        (["fit", "{data}", "--columns", "v,,w"], 1, "--columns has an empty name"),
+        (["score", "{data}", "-m", "{data}"], 1, "is not a tsae model file"),
+        (["score", "{tmp}/d.csv", "-m", "{model}"], 1, "is a directory"),
+        (["evaluate", "{data}", "-m", "{model}", "--label-column", "truth"], 1, "has no label column 'truth'"),
+    ],
+    ids=[
+        "negative-rows",
+        "negative-threads",
+        "huge-depth",
+        "zero-epochs",
+        "long-sep",
+        "empty-column",
+        "data-as-model",
+        "directory-as-data",
+        "missing-label",
+    ],
+)
 def test_bad_arguments_fail_cleanly(files, tmp_path, args, code, message):
     out = tmp_path / "m.tsae"
     (tmp_path / "d.csv").mkdir()

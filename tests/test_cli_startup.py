@@ -24,10 +24,11 @@ sys.stderr.write("\\nIMPORTED " + json.dumps(sorted(m for m in {heavy!r} if m in
 
 
 def _imported(*args):
-    run = subprocess.run([sys.executable, "-c", _PROBE.format(heavy=HEAVY), *map(str, args)],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(heavy=HEAVY), *map(str, args)], capture_output=True, text=True, timeout=120
+    )
     line = [x for x in run.stderr.splitlines() if x.startswith("IMPORTED ")][-1]
-    return json.loads(line[len("IMPORTED "):]), run
+    return json.loads(line[len("IMPORTED ") :]), run
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +40,22 @@ def model_file(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("args", [
-    ["--help"], ["fit", "--help"], ["score", "--help"], ["stream", "--help"], ["mnist", "--help"],
-    ["mnist", "latent", "--help"], ["fit", "x.csv", "--threads", "-1"], ["fit", "x.csv", "--epochs", "zero"],
-    ["score", "x.csv", "--chunk-rows", "many"], ["stream", "--threads", "0"], ["nonsense"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["fit", "--help"],
+        ["score", "--help"],
+        ["stream", "--help"],
+        ["mnist", "--help"],
+        ["mnist", "latent", "--help"],
+        ["fit", "x.csv", "--threads", "-1"],
+        ["fit", "x.csv", "--epochs", "zero"],
+        ["score", "x.csv", "--chunk-rows", "many"],
+        ["stream", "--threads", "0"],
+        ["nonsense"],
+    ],
+)
 def test_help_and_argument_errors_import_nothing_heavy(args):
     imported, run = _imported(*args)
     assert imported == [], f"tsae {' '.join(args)} imported {imported}"

@@ -11,8 +11,16 @@ import pytest
 
 from tsae import Detector, TsaeWarning, load
 from tsae.errors import DataError
-from tsae.frames import (LABEL_COLUMNS, GapFiller, choose_fit_columns, classify_columns, find_label_column,
-                         find_value_columns, read_labels, to_values)
+from tsae.frames import (
+    LABEL_COLUMNS,
+    GapFiller,
+    choose_fit_columns,
+    classify_columns,
+    find_label_column,
+    find_value_columns,
+    read_labels,
+    to_values,
+)
 from tsae.io import iter_table_chunks, read_table, write_table
 
 TINY = dict(window=16, epochs=1, max_windows=64, threads=1)
@@ -22,8 +30,12 @@ def series(n=600, seed=0):
     """Two periodic channels (period 25) with a little noise."""
     rng = np.random.default_rng(seed)
     t = np.arange(n)
-    return pd.DataFrame({"a": np.sin(2 * np.pi * t / 25) + 0.05 * rng.normal(size=n),
-                         "b": np.cos(2 * np.pi * t / 25) + 0.05 * rng.normal(size=n)})
+    return pd.DataFrame(
+        {
+            "a": np.sin(2 * np.pi * t / 25) + 0.05 * rng.normal(size=n),
+            "b": np.cos(2 * np.pi * t / 25) + 0.05 * rng.normal(size=n),
+        }
+    )
 
 
 def skab_like(n=600):
@@ -40,8 +52,11 @@ def fit_recording(frame, **kwargs):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         det = Detector("dense", **{**TINY, **kwargs}).fit(frame, source="train.csv")
-    return det, [str(w.message) for w in caught
-                 if issubclass(w.category, TsaeWarning) and "validation scores" not in str(w.message)]
+    return det, [
+        str(w.message)
+        for w in caught
+        if issubclass(w.category, TsaeWarning) and "validation scores" not in str(w.message)
+    ]
 
 
 # --- label-like names ------------------------------------------------------------------
@@ -61,34 +76,41 @@ def test_fit_leaves_out_labels_and_constant_flags_in_one_warning():
     assert det.channels_ == ["a", "b"]
     assert det.ignored_columns_ == ["anomaly", "changepoint", "valve_open", "alarm"]
     assert det.header()["ignored_columns"] == det.ignored_columns_
-    assert messages == ["train.csv: left out column(s) anomaly (label name), changepoint (label name), "
-                        "valve_open (constant 1), alarm (constant 0); choose the columns explicitly to use them"]
+    assert messages == [
+        "train.csv: left out column(s) anomaly (label name), changepoint (label name), "
+        "valve_open (constant 1), alarm (constant 0); choose the columns explicitly to use them"
+    ]
 
 
 def test_constant_column_that_is_not_a_flag_is_kept_with_a_warning():
     det, messages = fit_recording(series().assign(setpoint=5.0))
     assert det.channels_ == ["a", "b", "setpoint"] and det.ignored_columns_ == []
-    assert messages == ["train.csv: column(s) setpoint are constant in the training data, "
-                        "so any change in them will look anomalous"]
+    assert messages == [
+        "train.csv: column(s) setpoint are constant in the training data, so any change in them will look anomalous"
+    ]
 
 
 def test_explicit_columns_keep_a_constant_flag():
     det, messages = fit_recording(skab_like(), columns=["a", "alarm"])
     assert det.channels_ == ["a", "alarm"] and det.ignored_columns_ == []
-    assert messages == ["train.csv: column(s) alarm are constant in the training data, "
-                        "so any change in them will look anomalous"]
+    assert messages == [
+        "train.csv: column(s) alarm are constant in the training data, so any change in them will look anomalous"
+    ]
 
 
 def test_only_constant_flags_is_an_error():
-    with pytest.raises(DataError, match=r"^train\.csv has no value columns but constant 0/1 flags: "
-                                        r"on \(constant 1\), off \(constant 0\)$"):
+    with pytest.raises(
+        DataError,
+        match=r"^train\.csv has no value columns but constant 0/1 flags: "
+        r"on \(constant 1\), off \(constant 0\)$",
+    ):
         Detector("dense", **TINY).fit(pd.DataFrame({"on": [1] * 100, "off": [0.0] * 100}), source="train.csv")
 
 
 def test_scoring_data_that_still_has_the_left_out_columns(tmp_path):
     det, _ = fit_recording(skab_like())
     test = skab_like(300)
-    test.loc[100:120, ["anomaly", "changepoint", "alarm"]] = 1      # the flags change: still not channels
+    test.loc[100:120, ["anomaly", "changepoint", "alarm"]] = 1  # the flags change: still not channels
     test.loc[100:120, "valve_open"] = False
     scores = det.score(test)
     assert len(scores) == 300 and scores.notna().all()
@@ -122,8 +144,11 @@ def test_find_label_column():
 
 def test_read_labels_without_a_label_column_says_what_it_looked_for():
     df = pd.DataFrame({"value": [1.0], "truth": [0]})
-    with pytest.raises(DataError, match=r"^d\.csv has no label column \(looked for label, labels, anomaly, "
-                                        r"is_anomaly, changepoint, attack, fault; columns: value, truth\)$"):
+    with pytest.raises(
+        DataError,
+        match=r"^d\.csv has no label column \(looked for label, labels, anomaly, "
+        r"is_anomaly, changepoint, attack, fault; columns: value, truth\)$",
+    ):
         read_labels(df, source="d.csv")
 
 
@@ -175,15 +200,20 @@ def parquet_with_containers(tmp_path):
 
 
 def test_fit_skips_list_struct_and_binary_columns(parquet_with_containers):
-    with pytest.warns(TsaeWarning, match=r"left out column\(s\) tags \(holds lists\), meta \(holds dicts\), "
-                                         r"raw \(holds bytes\)"):
+    with pytest.warns(
+        TsaeWarning,
+        match=r"left out column\(s\) tags \(holds lists\), meta \(holds dicts\), "
+        r"raw \(holds bytes\)",
+    ):
         det = Detector("dense", **TINY).fit(parquet_with_containers)
     assert det.channels_ == ["a", "b"] and det.ignored_columns_ == ["tags", "meta", "raw"]
     path = str(parquet_with_containers)
     whole = det.score(path).to_numpy()
     gaps = GapFiller(det.max_gap)
-    chunked = [det.prepare(chunk, path, gaps, first_row=int(chunk.index[0]))  # 'tags' all null at first: not extra
-               for chunk in iter_table_chunks(path, 100)]
+    chunked = [
+        det.prepare(chunk, path, gaps, first_row=int(chunk.index[0]))  # 'tags' all null at first: not extra
+        for chunk in iter_table_chunks(path, 100)
+    ]
     np.testing.assert_array_equal(np.vstack(chunked), read_table(path)[["a", "b"]].to_numpy())
     assert np.isfinite(whole).all()
 
@@ -199,7 +229,7 @@ def test_requested_list_column_is_a_clear_error(parquet_with_containers):
 
 def test_list_column_never_gives_a_column_order_error(parquet_with_containers):
     det = Detector("dense", **TINY).fit(series(600))
-    frame = read_table(parquet_with_containers)   # a, tags, meta, raw, b: a and b in the fitted order
+    frame = read_table(parquet_with_containers)  # a, tags, meta, raw, b: a and b in the fitted order
     det.check_columns(frame)
     with pytest.raises(DataError, match="different order: b, a"):
         det.check_columns(frame[["b", "tags", "a"]])
@@ -225,8 +255,10 @@ def test_no_numeric_columns_says_how_the_csv_was_read():
 def test_values_beyond_float32_are_refused(value, shown):
     cells = [1.0, 2.0, value, 4.0] if not isinstance(value, str) else ["1", "2", value, "4"]
     df = pd.DataFrame({"v": pd.Series(cells, index=range(10, 14))})
-    message = (rf"^x\.csv: column 'v' has {re.escape(shown)} at row 12, beyond the float32 range "
-               r"the model computes in \(largest magnitude 3\.402823e\+38\)$")
+    message = (
+        rf"^x\.csv: column 'v' has {re.escape(shown)} at row 12, beyond the float32 range "
+        r"the model computes in \(largest magnitude 3\.402823e\+38\)$"
+    )
     with pytest.raises(DataError, match=message):
         to_values(df, ["v"], source="x.csv")
 

@@ -34,14 +34,17 @@ def test_image_models_are_registered_apart_from_series_models():
         build_image_model("conv1d")
 
 
-@pytest.mark.parametrize("name,params,n_params", [
-    ("linear", {}, 219_866),                        # 784-128-64-12-2 and back
-    ("linear", {"latent": 16}, 220_216),
-    ("mlp", {"latent": 2}, 202_258),                # 784-128-2 and back
-    ("mlp", {"latent": 8, "depth": 2}, 470_552),    # 784-256-128-8 and back
-    ("conv2d", {}, 210_369),                        # the course's 64-unit code
-    ("conv2d", {"latent": 2}, 15_875),
-])
+@pytest.mark.parametrize(
+    "name,params,n_params",
+    [
+        ("linear", {}, 219_866),  # 784-128-64-12-2 and back
+        ("linear", {"latent": 16}, 220_216),
+        ("mlp", {"latent": 2}, 202_258),  # 784-128-2 and back
+        ("mlp", {"latent": 8, "depth": 2}, 470_552),  # 784-256-128-8 and back
+        ("conv2d", {}, 210_369),  # the course's 64-unit code
+        ("conv2d", {"latent": 2}, 15_875),
+    ],
+)
 def test_image_model_shapes_and_sizes(name, params, n_params):
     model, resolved = build_image_model(name, params)
     x = torch.rand(5, 1, 28, 28)
@@ -50,7 +53,7 @@ def test_image_model_shapes_and_sizes(name, params, n_params):
         z = model.encode(x)
         assert torch.equal(model.decode(z), out)
     assert out.shape == (5, 1, 28, 28)
-    assert float(out.min()) >= 0 and float(out.max()) <= 1          # sigmoid output
+    assert float(out.min()) >= 0 and float(out.max()) <= 1  # sigmoid output
     assert z.shape == (5, resolved["latent"])
     assert sum(p.numel() for p in model.parameters()) == n_params
 
@@ -136,11 +139,13 @@ def test_every_experiment_writes_figures_and_finite_metrics(name, tmp_path):
 
 
 def test_metrics_layout_of_reconstruct_and_anomaly(tmp_path):
-    rec = run_experiment("reconstruct", tmp_path / "r", data="digits", model="mlp", epochs=1, limit=200, threads=1,
-                         echo=lambda _: None)
+    rec = run_experiment(
+        "reconstruct", tmp_path / "r", data="digits", model="mlp", epochs=1, limit=200, threads=1, echo=lambda _: None
+    )
     assert set(rec["test_mse"]) == {"mlp"} and set(rec["test_mse"]["mlp"]) == {"2", "16"}
-    anomaly = run_experiment("anomaly", tmp_path / "a", data="digits", epochs=1, limit=200, threads=1,
-                             echo=lambda _: None)
+    anomaly = run_experiment(
+        "anomaly", tmp_path / "a", data="digits", epochs=1, limit=200, threads=1, echo=lambda _: None
+    )
     assert set(anomaly["methods"]) == {"conv2d", "isolation_forest", "pca", "one_class_svm"}
     for result in anomaly["methods"].values():
         assert set(result["per_class"]) == {str(c) for c in range(10)}
@@ -148,8 +153,10 @@ def test_metrics_layout_of_reconstruct_and_anomaly(tmp_path):
 
 
 def test_experiments_are_deterministic(tmp_path):
-    runs = [run_experiment("latent", tmp_path / str(i), data="digits", epochs=2, limit=300, threads=1,
-                           echo=lambda _: None) for i in range(2)]
+    runs = [
+        run_experiment("latent", tmp_path / str(i), data="digits", epochs=2, limit=300, threads=1, echo=lambda _: None)
+        for i in range(2)
+    ]
     for key in ("silhouette", "kmeans_purity", "test_mse"):
         assert runs[0][key] == runs[1][key]
 
@@ -159,20 +166,40 @@ def test_cli_runs_an_experiment_on_an_idx_folder(tmp_path, digits):
     folder.mkdir()
     write_idx(folder / "t10k-images-idx3-ubyte.gz", (digits.train_x[:250] * 255).astype(np.uint8))
     write_idx(folder / "t10k-labels-idx1-ubyte.gz", digits.train_y[:250].astype(np.uint8))
-    result = CliRunner().invoke(app, ["mnist", "reconstruct", "--data", str(folder), "--model", "linear",
-                                      "--latent", "4", "--epochs", "1", "-q", "--threads", "1",
-                                      "-o", str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "mnist",
+            "reconstruct",
+            "--data",
+            str(folder),
+            "--model",
+            "linear",
+            "--latent",
+            "4",
+            "--epochs",
+            "1",
+            "-q",
+            "--threads",
+            "1",
+            "-o",
+            str(tmp_path / "out"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "reconstruct on idx: 200 train / 50 test" in result.output
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert list(metrics["test_mse"]) == ["linear"] and list(metrics["test_mse"]["linear"]) == ["4"]
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--data", "nowhere"], "unknown image source 'nowhere'"),
-    (["--latent", "0"], "latent must be a positive integer"),
-    (["--epochs", "0"], "epochs must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--data", "nowhere"], "unknown image source 'nowhere'"),
+        (["--latent", "0"], "latent must be a positive integer"),
+        (["--epochs", "0"], "epochs must be a positive integer"),
+    ],
+)
 def test_cli_errors_are_one_line(args, message, tmp_path):
     result = CliRunner().invoke(app, ["mnist", "latent", "-o", str(tmp_path / "o"), *args])
     assert result.exit_code == 1

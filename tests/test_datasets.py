@@ -17,7 +17,7 @@ needs_shared = pytest.mark.skipif(not available(), reason="shared/datasets not f
 def _labels_from(anomalies, n):
     label = np.zeros(n, dtype=np.int64)
     for a in anomalies:
-        label[a["start"]:a["end"] + 1] = 1
+        label[a["start"] : a["end"] + 1] = 1
     return label
 
 
@@ -107,7 +107,7 @@ def test_kinds_cycle_and_behave_as_described():
     te = df.attrs["train_end"]
 
     def seg(frame, r):
-        return frame[r["channels"][0]].to_numpy()[r["start"]:r["end"] + 1]
+        return frame[r["channels"][0]].to_numpy()[r["start"] : r["end"] + 1]
 
     sd = {c: clean[c].iloc[:te].std() for c in ("ch0", "ch1", "ch2")}
     r = recs["spike"]
@@ -156,8 +156,9 @@ def test_one_channel_works():
     assert list(df.columns) == ["timestamp", "ch0", "label"]
     kinds = [r["kind"] for r in df.attrs["anomalies"]]
     assert "correlation_break" not in kinds
-    assert sorted(kinds) == sorted(["spike", "level_shift", "frequency_change", "flatline", "noise_burst",
-                                    "spike", "level_shift"])
+    assert sorted(kinds) == sorted(
+        ["spike", "level_shift", "frequency_change", "flatline", "noise_burst", "spike", "level_shift"]
+    )
     assert np.array_equal(df["label"].to_numpy(), _labels_from(df.attrs["anomalies"], len(df)))
     assert all(r["channels"] == ["ch0"] for r in df.attrs["anomalies"])
 
@@ -181,8 +182,8 @@ def test_other_frequency_and_many_channels():
 @pytest.mark.parametrize(
     "kwargs",
     [
-        dict(n=2000),                     # too small for 8 anomalies after train_end
-        dict(n=20_000, anomalies=60),     # same, by count
+        dict(n=2000),  # too small for 8 anomalies after train_end
+        dict(n=20_000, anomalies=60),  # same, by count
         dict(channels=0),
         dict(channels=-2),
         dict(anomalies=-1),
@@ -191,8 +192,8 @@ def test_other_frequency_and_many_channels():
         dict(channels=True),
         dict(train_fraction=0.0),
         dict(train_fraction=1.0),
-        dict(freq="ME"),                  # not a fixed step
-        dict(freq="1D"),                  # too coarse for a daily cycle
+        dict(freq="ME"),  # not a fixed step
+        dict(freq="1D"),  # too coarse for a daily cycle
         dict(freq="nonsense"),
         dict(seed=-3),
     ],
@@ -213,11 +214,9 @@ def test_too_small_message_names_n():
 def _fake_collection(root, n=5, train_end=2, ranges=((3, 4),)):
     folder = root / "toy"
     folder.mkdir(parents=True)
-    rows = ["timestamp,a,b,label"] + [f"{i},{i * 1.5},{i},{int(any(s <= i <= e for s, e in ranges))}"
-                                       for i in range(n)]
+    rows = ["timestamp,a,b,label"] + [f"{i},{i * 1.5},{i},{int(any(s <= i <= e for s, e in ranges))}" for i in range(n)]
     (folder / "s1.csv").write_text("\n".join(rows) + "\n")
-    meta = {"series": {"s1": {"n": n, "train_end": train_end, "anomaly_ranges": [list(r) for r in ranges],
-                              "dims": 2}}}
+    meta = {"series": {"s1": {"n": n, "train_end": train_end, "anomaly_ranges": [list(r) for r in ranges], "dims": 2}}}
     (folder / "meta.json").write_text(json.dumps(meta))
     (root / "other").mkdir()  # a folder without meta.json is not a collection
 
@@ -286,9 +285,10 @@ def test_nab_machine_temperature_matches_meta():
     assert meta["collection"] == "nab" and meta["id"] == "machine_temperature_system_failure"
     assert list(df.columns) == ["timestamp", "value", "label"]
     assert isinstance(df["timestamp"].iloc[0], str)  # kept as in the file (ISO text)
-    assert np.array_equal(df["label"].to_numpy(), _labels_from(
-        [{"start": s, "end": e} for s, e in expected["anomaly_ranges"]], len(df)))
-    assert df["label"].iloc[:meta["train_end"]].sum() == 0
+    assert np.array_equal(
+        df["label"].to_numpy(), _labels_from([{"start": s, "end": e} for s, e in expected["anomaly_ranges"]], len(df))
+    )
+    assert df["label"].iloc[: meta["train_end"]].sum() == 0
     assert "machine_temperature_system_failure" in list_series("nab")
     assert len(list_series("nab")) == len(meta_json["series"])
 

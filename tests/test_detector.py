@@ -6,12 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TINY
 from tsae import Detector, NotFittedError, list_models, load, metrics
 from tsae.errors import ConfigError, DataError, ModelFileError, TsaeWarning
 from tsae.persist import load_model_file, save_model_file
-from tsae.windows import coverage, sliding_windows
 from tsae.scoring import window_errors
+from tsae.windows import coverage, sliding_windows
 
 MODELS = list_models()
 
@@ -61,7 +60,7 @@ def test_save_load_gives_identical_scores_and_flags(name, fitted, signal, tmp_pa
 @pytest.mark.parametrize("name", MODELS)
 def test_inputs_are_not_mutated(name, signal):
     frame = signal.iloc[:600].copy()
-    frame.loc[frame.index[10], "ch0"] = np.nan          # a gap the detector fills internally
+    frame.loc[frame.index[10], "ch0"] = np.nan  # a gap the detector fills internally
     before = frame.copy()
     det = Detector(name, window=16, epochs=1, max_windows=64, threads=1).fit(frame)
     det.score(frame)
@@ -72,7 +71,7 @@ def test_inputs_are_not_mutated(name, signal):
 def test_finds_the_injected_anomalies(name, fitted, signal):
     """Range-aware (VUS-ROC, buffer = the window): the default score spreads a spike's
     error over the windows that hold it, which a point-wise AUC-ROC counts against it."""
-    test = signal.iloc[signal.attrs["train_end"]:]
+    test = signal.iloc[signal.attrs["train_end"] :]
     scores = fitted[name].score(test).to_numpy()
     assert metrics.vus_roc(test["label"].to_numpy(), scores, sliding_window=fitted[name].window_) >= 0.95
 
@@ -80,8 +79,9 @@ def test_finds_the_injected_anomalies(name, fitted, signal):
 def _errors(det, part):
     """Channel-weighted errors (n_windows, W) of ``part``'s stride-1 windows."""
     x = det.scaler_.transform(part[det.channels_].to_numpy())
-    return window_errors(det.module_, sliding_windows(x, det.window_), det.device_,
-                         channel_weights=det.channel_weights_)
+    return window_errors(
+        det.module_, sliding_windows(x, det.window_), det.device_, channel_weights=det.channel_weights_
+    )
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -90,7 +90,7 @@ def test_score_is_mean_error_of_the_windows_covering_each_point(name, fitted, si
     det = fitted[name]
     assert det.score_mode == "window"
     part = signal.iloc[:300]
-    per_window = _errors(det, part).mean(axis=1)                                      # (n_windows,)
+    per_window = _errors(det, part).mean(axis=1)  # (n_windows,)
     w = det.window_
     expected = [per_window[max(0, p - w + 1) : p + 1].mean() for p in range(len(part))]
     np.testing.assert_allclose(det.score(part).to_numpy(), expected, rtol=1e-5)
@@ -101,7 +101,7 @@ def test_overlap_mode_averages_the_errors_at_each_points_position(name, fitted, 
     det = copy.copy(fitted[name])
     det.score_mode = "overlap"
     part = signal.iloc[:300]
-    errors = _errors(det, part)                                                       # (n_windows, W)
+    errors = _errors(det, part)  # (n_windows, W)
     expected = np.zeros(len(part))
     for i, e in enumerate(errors):
         expected[i : i + det.window_] += e
@@ -121,8 +121,9 @@ def test_channel_weights_are_the_inverse_mean_validation_error_per_channel(fitte
 def _rewrite_header(src, dst, edit):
     header, weights = load_model_file(src)
     edit(header)
-    save_model_file(dst, {k: v for k, v in header.items() if k not in ("format", "format_version", "checksum")},
-                    weights)
+    save_model_file(
+        dst, {k: v for k, v in header.items() if k not in ("format", "format_version", "checksum")}, weights
+    )
 
 
 def test_model_file_without_channel_weights_scores_unweighted_errors(fitted, signal, tmp_path):
@@ -150,12 +151,12 @@ def test_model_file_with_bad_channel_weights_is_rejected(fitted, tmp_path, weigh
 
 def test_channel_weights_floor_keeps_a_perfect_channel_from_dominating(train):
     frame = train.iloc[:1500].copy()
-    frame["flat"] = 5.0              # reconstructed almost exactly (a constant 0/1 flag would be left out)
+    frame["flat"] = 5.0  # reconstructed almost exactly (a constant 0/1 flag would be left out)
     with pytest.warns(TsaeWarning, match="column\\(s\\) flat are constant"):
         det = Detector("dense", window=16, epochs=2, max_windows=256, threads=1).fit(frame)
     w = det.channel_weights_
     assert len(w) == 3 and np.all(np.isfinite(w))
-    divisors = 1 / w   # channel 2's: the floor, a tenth of the mean of the channels' raw mean errors
+    divisors = 1 / w  # channel 2's: the floor, a tenth of the mean of the channels' raw mean errors
     assert divisors[2] == pytest.approx(0.1 * divisors[:2].sum() / 3, rel=1e-2)
 
 
@@ -164,7 +165,7 @@ def test_causal_mode_scores_the_window_ending_at_each_point(train):
     part = train.iloc[:100]
     scores = det.score(part).to_numpy()
     assert np.isnan(scores[:15]).all() and not det.predict(part).to_numpy()[:15].any()
-    expected = _errors(det, part)[:, -1]      # the error at the newest position of each window
+    expected = _errors(det, part)[:, -1]  # the error at the newest position of each window
     np.testing.assert_allclose(scores[15:], expected, rtol=1e-5)
 
 
@@ -213,18 +214,21 @@ def test_auto_window_follows_the_period():
     assert 45 <= det.window_ <= 55
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"model": "transformer"}, "unknown model 'transformer'"),
-    ({"window": 1}, "window must be"),
-    ({"noise": "salt:0.1"}, "noise must be"),
-    ({"threshold": "percentile:150"}, "between 0 and 100"),
-    ({"threshold": "magic:3"}, "threshold method 'magic' unknown"),
-    ({"scaling": "log"}, "scaling must be"),
-    ({"score_mode": "future"}, "score_mode must be"),
-    ({"epochs": 0}, "epochs must be a positive integer"),
-    ({"model_params": {"heads": 4}}, "has no parameter heads"),
-    ({"device": "tpu"}, "device must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"model": "transformer"}, "unknown model 'transformer'"),
+        ({"window": 1}, "window must be"),
+        ({"noise": "salt:0.1"}, "noise must be"),
+        ({"threshold": "percentile:150"}, "between 0 and 100"),
+        ({"threshold": "magic:3"}, "threshold method 'magic' unknown"),
+        ({"scaling": "log"}, "scaling must be"),
+        ({"score_mode": "future"}, "score_mode must be"),
+        ({"epochs": 0}, "epochs must be a positive integer"),
+        ({"model_params": {"heads": 4}}, "has no parameter heads"),
+        ({"device": "tpu"}, "device must be"),
+    ],
+)
 def test_bad_parameters_name_the_parameter(kwargs, match, train):
     with pytest.raises(ConfigError, match=match):
         Detector(**{"window": 16, "epochs": 1, "threads": 1, **kwargs}).fit(train.iloc[:300])
@@ -242,11 +246,11 @@ def test_channel_weights_let_a_quiet_channel_count():
     error is measured against its own normal error."""
     rng = np.random.default_rng(0)
     t = np.arange(4000)
-    noisy = np.sin(2 * np.pi * t / 50) + rng.normal(0, 0.8, len(t))     # hard to reconstruct
+    noisy = np.sin(2 * np.pi * t / 50) + rng.normal(0, 0.8, len(t))  # hard to reconstruct
     quiet = np.sin(2 * np.pi * t / 50 + 1) + rng.normal(0, 0.02, len(t))  # easy to reconstruct
     labels = np.zeros(len(t), dtype=int)
     labels[3300:3340] = 1
-    quiet[3300:3340] += 0.3                                               # small in the noisy channel's units
+    quiet[3300:3340] += 0.3  # small in the noisy channel's units
     frame = pd.DataFrame({"noisy": noisy, "quiet": quiet})
     det = Detector("dense", window=50, epochs=10, threads=1, seed=0).fit(frame.iloc[:2500])
     weighted = det.score(frame.iloc[2500:]).to_numpy()
@@ -255,4 +259,4 @@ def test_channel_weights_let_a_quiet_channel_count():
     unweighted = unweighted_det.score(frame.iloc[2500:]).to_numpy()
     y = labels[2500:]
     assert det.channel_weights_[1] > 5 * det.channel_weights_[0]
-    assert metrics.auc_pr(y, weighted) > 0.9 > 0.3 > metrics.auc_pr(y, unweighted)   # measured: 0.998, 0.107
+    assert metrics.auc_pr(y, weighted) > 0.9 > 0.3 > metrics.auc_pr(y, unweighted)  # measured: 0.998, 0.107

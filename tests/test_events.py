@@ -26,28 +26,31 @@ def test_runs_gives_inclusive_start_end():
     assert runs(b("1")).tolist() == [[0, 0]]
 
 
-@pytest.mark.parametrize("rules, before, after", [
-    # merge_gap: gaps of at most merge_gap unflagged points are filled
-    (dict(merge_gap=1), "11.1..1...1", "1111..1...1"),
-    (dict(merge_gap=2), "11.1..1...1", "1111111...1"),
-    (dict(merge_gap=3), "11.1..1...1", "11111111111"),
-    (dict(merge_gap=4), "1.....1", "1.....1"),
-    (dict(merge_gap=5), "1.....1", "1111111"),
-    (dict(merge_gap=2), "1..1..1..1", "1111111111"),               # chains merge into one event
-    # min_length: shorter events are dropped
-    (dict(min_length=2), "1.11.111.1", "..11.111.."),
-    (dict(min_length=3), "1.11.111.1", ".....111.."),
-    (dict(min_length=4), "1.11.111.1", ".........."),
-    (dict(min_length=3), "111", "111"),                           # at the edges too
-    # cooldown: a new event starting within cooldown points of the last kept one's end is dropped
-    (dict(cooldown=3), "11..1.....1", "11........1"),
-    (dict(cooldown=2), "11..1.....1", "11..1.....1"),             # 4 - 1 = 3 > 2: kept
-    (dict(cooldown=4), "1...1...1...1", "1.......1...."),         # measured from the last kept event
-    # order: merge, then min_length, then cooldown
-    (dict(merge_gap=1, min_length=3), "1.1....1", "111....."),    # merged first, so long enough
-    (dict(min_length=2, cooldown=5), "1..11....11", "...11......"),  # a dropped event starts no cooldown
-    (dict(merge_gap=1, cooldown=3), "1.1..1...11", "111......11"),
-])
+@pytest.mark.parametrize(
+    "rules, before, after",
+    [
+        # merge_gap: gaps of at most merge_gap unflagged points are filled
+        (dict(merge_gap=1), "11.1..1...1", "1111..1...1"),
+        (dict(merge_gap=2), "11.1..1...1", "1111111...1"),
+        (dict(merge_gap=3), "11.1..1...1", "11111111111"),
+        (dict(merge_gap=4), "1.....1", "1.....1"),
+        (dict(merge_gap=5), "1.....1", "1111111"),
+        (dict(merge_gap=2), "1..1..1..1", "1111111111"),  # chains merge into one event
+        # min_length: shorter events are dropped
+        (dict(min_length=2), "1.11.111.1", "..11.111.."),
+        (dict(min_length=3), "1.11.111.1", ".....111.."),
+        (dict(min_length=4), "1.11.111.1", ".........."),
+        (dict(min_length=3), "111", "111"),  # at the edges too
+        # cooldown: a new event starting within cooldown points of the last kept one's end is dropped
+        (dict(cooldown=3), "11..1.....1", "11........1"),
+        (dict(cooldown=2), "11..1.....1", "11..1.....1"),  # 4 - 1 = 3 > 2: kept
+        (dict(cooldown=4), "1...1...1...1", "1.......1...."),  # measured from the last kept event
+        # order: merge, then min_length, then cooldown
+        (dict(merge_gap=1, min_length=3), "1.1....1", "111....."),  # merged first, so long enough
+        (dict(min_length=2, cooldown=5), "1..11....11", "...11......"),  # a dropped event starts no cooldown
+        (dict(merge_gap=1, cooldown=3), "1.1..1...11", "111......11"),
+    ],
+)
 def test_rules_on_hand_made_flags(rules, before, after):
     assert s(EventRules(**rules).apply(b(before))) == after
 
@@ -59,7 +62,7 @@ def test_default_rules_change_nothing_and_return_a_copy():
     out = rules.apply(flags)
     assert out is not flags and out.dtype == bool
     np.testing.assert_array_equal(out, flags)
-    assert rules.apply([0, 1, 1, 0]).tolist() == [False, True, True, False]   # lists and 0/1 accepted
+    assert rules.apply([0, 1, 1, 0]).tolist() == [False, True, True, False]  # lists and 0/1 accepted
 
 
 def test_apply_does_not_mutate_its_input():
@@ -70,14 +73,17 @@ def test_apply_does_not_mutate_its_input():
     assert s(out) == "1111...1111"
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(merge_gap=-1), "merge_gap must be an integer >= 0, got -1"),
-    (dict(min_length=0), "min_length must be an integer >= 1, got 0"),
-    (dict(cooldown=-2), "cooldown must be an integer >= 0, got -2"),
-    (dict(min_length=2.5), "min_length must be an integer >= 1, got 2.5"),
-    (dict(merge_gap="3"), "merge_gap must be an integer >= 0, got '3'"),
-    (dict(cooldown=True), "cooldown must be an integer >= 0, got True"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(merge_gap=-1), "merge_gap must be an integer >= 0, got -1"),
+        (dict(min_length=0), "min_length must be an integer >= 1, got 0"),
+        (dict(cooldown=-2), "cooldown must be an integer >= 0, got -2"),
+        (dict(min_length=2.5), "min_length must be an integer >= 1, got 2.5"),
+        (dict(merge_gap="3"), "merge_gap must be an integer >= 0, got '3'"),
+        (dict(cooldown=True), "cooldown must be an integer >= 0, got True"),
+    ],
+)
 def test_invalid_rules(kwargs, message):
     with pytest.raises(ConfigError) as info:
         EventRules(**kwargs)
@@ -94,8 +100,13 @@ def test_events_table_columns_and_values():
     scores = np.array([0, 5, 3, 0, 0, 1, 9, 2, 0, 4], dtype=float)
     table = events_table(flags, scores)
     assert list(table.columns) == ["start", "end", "length", "peak_score", "peak_row"]
-    assert table.to_dict("list") == {"start": [1, 5, 9], "end": [2, 7, 9], "length": [2, 3, 1],
-                                     "peak_score": [5.0, 9.0, 4.0], "peak_row": [1, 6, 9]}
+    assert table.to_dict("list") == {
+        "start": [1, 5, 9],
+        "end": [2, 7, 9],
+        "length": [2, 3, 1],
+        "peak_score": [5.0, 9.0, 4.0],
+        "peak_row": [1, 6, 9],
+    }
 
 
 def test_events_table_peak_skips_nan_scores():
@@ -103,17 +114,28 @@ def test_events_table_peak_skips_nan_scores():
     assert table["peak_row"].tolist() == [1] and table["peak_score"].tolist() == [2.0]
 
 
-@pytest.mark.parametrize("stamps", [
-    pd.date_range("2024-01-01", periods=10, freq="min"),
-    pd.date_range("2024-01-01", periods=10, freq="min").to_numpy(),
-    np.arange(100, 110),                                      # numeric timestamps
-])
+@pytest.mark.parametrize(
+    "stamps",
+    [
+        pd.date_range("2024-01-01", periods=10, freq="min"),
+        pd.date_range("2024-01-01", periods=10, freq="min").to_numpy(),
+        np.arange(100, 110),  # numeric timestamps
+    ],
+)
 def test_events_table_with_timestamps(stamps):
     flags = b(".11..111..")
     scores = np.array([0, 5, 3, 0, 0, 1, 9, 2, 0, 0], dtype=float)
     table = events_table(flags, scores, stamps)
-    assert list(table.columns) == ["start", "end", "length", "peak_score", "peak_row",
-                                   "start_time", "end_time", "peak_time"]
+    assert list(table.columns) == [
+        "start",
+        "end",
+        "length",
+        "peak_score",
+        "peak_row",
+        "start_time",
+        "end_time",
+        "peak_time",
+    ]
     ts = np.asarray(stamps)
     assert table["start_time"].tolist() == [ts[1], ts[5]]
     assert table["end_time"].tolist() == [ts[2], ts[7]]
@@ -140,9 +162,9 @@ RULES = EventRules(merge_gap=20, min_length=5, cooldown=50)
 
 @pytest.fixture
 def with_rules(fitted, signal):
-    det = copy.deepcopy(fitted["dense"])          # the session fixture stays untouched
-    det.score_mode = "overlap"                    # jumpier than the default: short runs for the rules
-    det.calibrate(signal, "percentile:97")        # enough flags for the rules to matter
+    det = copy.deepcopy(fitted["dense"])  # the session fixture stays untouched
+    det.score_mode = "overlap"  # jumpier than the default: short runs for the rules
+    det.calibrate(signal, "percentile:97")  # enough flags for the rules to matter
     det.events_ = copy.deepcopy(RULES)
     return det
 
@@ -156,7 +178,7 @@ def test_predict_applies_the_event_rules(with_rules, signal):
     np.testing.assert_array_equal(got.to_numpy(), expected)
     np.testing.assert_array_equal(det.flags(scores), expected)
     assert got.index.equals(signal.index) and got.name == "is_anomaly"
-    assert not np.array_equal(raw, expected) and expected.any()       # the rules did something
+    assert not np.array_equal(raw, expected) and expected.any()  # the rules did something
     assert (np.diff(runs(expected), axis=1) + 1 >= 5).all()
 
 

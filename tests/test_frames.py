@@ -146,8 +146,7 @@ def test_long_gap_error_names_rows():
     with pytest.raises(DataError) as info:
         GapFiller(5).fill(values, 0, "data.csv", ["value"])
     assert str(info.value) == (
-        "data.csv: column 'value' has 12 missing values in a row at rows 100-111 "
-        "(at most 5 are filled; see max_gap)"
+        "data.csv: column 'value' has 12 missing values in a row at rows 100-111 (at most 5 are filled; see max_gap)"
     )
 
 

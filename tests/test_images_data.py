@@ -25,6 +25,7 @@ RNG = np.random.default_rng(42)
 
 # -- IDX round trip ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("suffix", [".gz", ""])
 @pytest.mark.parametrize(
     "array",
@@ -60,11 +61,11 @@ def test_idx_header_is_big_endian_mnist_layout(tmp_path):
 
 def test_gzip_detected_by_magic_not_suffix(tmp_path):
     array = np.arange(12, dtype=np.uint8).reshape(3, 4)
-    plain = tmp_path / "x.gz"          # plain data, .gz name
+    plain = tmp_path / "x.gz"  # plain data, .gz name
     write_idx(tmp_path / "x", array)
     plain.write_bytes((tmp_path / "x").read_bytes())
     np.testing.assert_array_equal(read_idx(plain), array)
-    packed = tmp_path / "y-ubyte"      # gzip data, no .gz name
+    packed = tmp_path / "y-ubyte"  # gzip data, no .gz name
     packed.write_bytes(gzip.compress((tmp_path / "x").read_bytes()))
     np.testing.assert_array_equal(read_idx(packed), array)
 
@@ -78,6 +79,7 @@ def test_write_rejects_unsupported_dtype(tmp_path):
 
 
 # -- corrupt files -----------------------------------------------------------------
+
 
 def _good_bytes():
     header = b"\x00\x00\x08\x03" + struct.pack(">3I", 2, 28, 28)
@@ -117,6 +119,7 @@ def test_corrupt_gzip_and_missing_file(tmp_path):
 
 
 # -- digits ------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def digits():
@@ -158,6 +161,7 @@ def test_bad_limit(limit):
 
 
 # -- directories of IDX files ------------------------------------------------------
+
 
 def _write_set(folder, split, n, gz=True, label_offset=0):
     x = RNG.integers(0, 256, size=(n, 28, 28)).astype(np.uint8)
@@ -219,6 +223,7 @@ def test_directory_errors(tmp_path):
 
 
 # -- named sources -----------------------------------------------------------------
+
 
 def test_unknown_source():
     with pytest.raises(DataError, match="unknown image source 'cifar'.*mnist, fashion-mnist, digits"):

@@ -301,8 +301,10 @@ def test_bad_separator_is_config_error(tmp_path, sep):
 
 def test_decimal_comma(tmp_path):
     path = tmp_path / "de.csv"
-    path.write_text("zeit;wert;n;name\n2021-01-01 00:00:00;1,5;3;a,b\n2021-01-01 00:01:00;-0,25;4;x\n"
-                    "2021-01-01 00:02:00;;5;y\n2021-01-01 00:03:00;1e3;6;z\n")
+    path.write_text(
+        "zeit;wert;n;name\n2021-01-01 00:00:00;1,5;3;a,b\n2021-01-01 00:01:00;-0,25;4;x\n"
+        "2021-01-01 00:02:00;;5;y\n2021-01-01 00:03:00;1e3;6;z\n"
+    )
     assert io.sniff_csv(path) == io.CsvDialect(";", ",", "utf-8")
     for df in _both_readers(path):
         assert df["wert"].tolist()[:2] == [1.5, -0.25] and np.isnan(df["wert"][2]) and df["wert"][3] == 1000
@@ -350,7 +352,7 @@ def test_comma_separated_never_has_decimal_comma(tmp_path):
 @pytest.mark.parametrize("sep", [",", ";"])
 def test_utf8_bom(tmp_path, sep):
     path = tmp_path / "bom.csv"
-    path.write_bytes(f"\ufefftimestamp{sep}value\n2021-01-01{sep}1\n2021-01-02{sep}2\n".encode("utf-8"))
+    path.write_bytes(f"\ufefftimestamp{sep}value\n2021-01-01{sep}1\n2021-01-02{sep}2\n".encode())
     assert io.sniff_csv(path) == io.CsvDialect(sep, ".", "utf-8-sig")
     for df in _both_readers(path):
         assert list(df.columns) == ["timestamp", "value"] and df["value"].tolist() == [1, 2]
@@ -405,10 +407,20 @@ LATE = {  # column: text in rows 0-2999, text in row 3000, early value read whol
     "int_to_text": ("7", "x", "7", 7, "x"),
     "float_to_text": ("0.25", "y", "0.25", 0.25, "y"),
     "bool_to_text": ("true", "maybe", "true", True, "maybe"),
-    "date_to_timestamp": ("2021-03-01", "2021-03-01 12:00:00", pd.Timestamp("2021-03-01"), datetime.date(2021, 3, 1),
-                          pd.Timestamp("2021-03-01 12:00")),
-    "seconds_to_ns": ("2021-03-01 00:00:01", "2021-03-01 00:00:01.25", pd.Timestamp("2021-03-01 00:00:01"),
-                      pd.Timestamp("2021-03-01 00:00:01"), pd.Timestamp("2021-03-01 00:00:01.25")),
+    "date_to_timestamp": (
+        "2021-03-01",
+        "2021-03-01 12:00:00",
+        pd.Timestamp("2021-03-01"),
+        datetime.date(2021, 3, 1),
+        pd.Timestamp("2021-03-01 12:00"),
+    ),
+    "seconds_to_ns": (
+        "2021-03-01 00:00:01",
+        "2021-03-01 00:00:01.25",
+        pd.Timestamp("2021-03-01 00:00:01"),
+        pd.Timestamp("2021-03-01 00:00:01"),
+        pd.Timestamp("2021-03-01 00:00:01.25"),
+    ),
 }
 
 
@@ -610,11 +622,13 @@ def test_open_failure_is_data_error(tmp_path, monkeypatch, reader):
 
 @pytest.mark.parametrize("reader", [io.read_table, lambda p: pd.concat(io.iter_table_chunks(p, chunk_rows=2))])
 def test_parquet_nested_columns_are_kept(tmp_path, reader):
-    table = pa.table({
-        "v": [1.0, 2.0, 3.0],
-        "tags": pa.array([[1, 2], [], None], pa.list_(pa.int64())),
-        "meta": pa.array([{"k": "a"}, {"k": "b"}, None], pa.struct([("k", pa.string())])),
-    })
+    table = pa.table(
+        {
+            "v": [1.0, 2.0, 3.0],
+            "tags": pa.array([[1, 2], [], None], pa.list_(pa.int64())),
+            "meta": pa.array([{"k": "a"}, {"k": "b"}, None], pa.struct([("k", pa.string())])),
+        }
+    )
     path = tmp_path / "nested.parquet"
     pq.write_table(table, path)
     df = reader(path)

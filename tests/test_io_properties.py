@@ -35,9 +35,7 @@ integers = st.integers(-(2**53), 2**53)  # exact as float64 too (a column with g
 # "\n" of a quoted "\r\n" that straddles two blocks (apache/arrow#51368): line breaks in text are "\n".
 texts = st.text(ALPHABET, max_size=8).map(lambda t: "x_" + t.replace("\r", "\n"))
 moments = st.datetimes(datetime.datetime(1900, 1, 1), datetime.datetime(2200, 1, 1))
-few_moments = st.sampled_from(
-    [datetime.datetime(2021, 3, 1, 12), datetime.datetime(1999, 12, 31, 23, 59, 59, 250_000)]
-)
+few_moments = st.sampled_from([datetime.datetime(2021, 3, 1, 12), datetime.datetime(1999, 12, 31, 23, 59, 59, 250_000)])
 
 
 def values(kind):

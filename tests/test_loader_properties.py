@@ -22,8 +22,13 @@ from tsae.persist import compute_checksum, load_model_file, read_header, save_mo
 
 FORMAT_FIELDS = ("format", "format_version", "checksum")
 # Deterministic (derandomized, no example database), no per-example deadline.
-PROPERTY = settings(derandomize=True, database=None, deadline=None, max_examples=150,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+PROPERTY = settings(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    max_examples=150,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 MANY = settings(PROPERTY, max_examples=400)
 SERIES = np.sin(np.arange(120) / 5)
 
@@ -33,8 +38,9 @@ def original(tmp_path_factory):
     """A real, small model file: (its bytes, its header without the format fields, its weights)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        det = tsae.Detector("dense", window=8, epochs=1, max_windows=64, threads=1,
-                            model_params={"latent": 2, "width": 4, "depth": 1}).fit(np.sin(np.arange(400) / 5))
+        det = tsae.Detector(
+            "dense", window=8, epochs=1, max_windows=64, threads=1, model_params={"latent": 2, "width": 4, "depth": 1}
+        ).fit(np.sin(np.arange(400) / 5))
     path = tmp_path_factory.mktemp("original") / "model.tsae"
     det.save(path)
     header, weights = load_model_file(path)
@@ -132,10 +138,18 @@ def test_a_bit_flip_in_every_byte_is_caught(original, scratch):
 
 
 # ------------------------------------------ rewritten with a valid checksum
-JSON_LEAVES = (st.none() | st.booleans() | st.integers(-(2**70), 2**70)
-               | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8))
-JSON_VALUES = st.recursive(JSON_LEAVES, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=6), inner, max_size=4), max_leaves=8)
+JSON_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8)
+)
+JSON_VALUES = st.recursive(
+    JSON_LEAVES,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=8,
+)
 
 
 def paths(value, prefix=()):
@@ -156,8 +170,9 @@ def near(value):
     if isinstance(value, int):
         return st.sampled_from([value + 1, value - 1, -value, 0, -1, float(value), str(value), 2**63, 10**400])
     if isinstance(value, float):
-        return st.sampled_from([0.0, -value, 2 * value, value / 1e30, float("nan"), float("inf"), -1e308,
-                                repr(value), int(value)])
+        return st.sampled_from(
+            [0.0, -value, 2 * value, value / 1e30, float("nan"), float("inf"), -1e308, repr(value), int(value)]
+        )
     if isinstance(value, str):
         return st.sampled_from(["", value.upper(), value + " ", value[:-1], "none", "99", None])
     if isinstance(value, list):

@@ -26,9 +26,13 @@ LEARN = "every=16,steps=2,buffer=300,batch=16"
 def sine(n, seed=0, amplitude=1.0, offset=0.0, start=0):
     rng = np.random.default_rng(seed)
     t = np.arange(start, start + n)
-    return pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=n, freq="min") + pd.Timedelta(minutes=start),
-                         "a": offset + amplitude * np.sin(2 * np.pi * t / 25) + 0.05 * rng.normal(size=n),
-                         "b": np.cos(2 * np.pi * t / 25) + 0.05 * rng.normal(size=n)})
+    return pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2024-01-01", periods=n, freq="min") + pd.Timedelta(minutes=start),
+            "a": offset + amplitude * np.sin(2 * np.pi * t / 25) + 0.05 * rng.normal(size=n),
+            "b": np.cos(2 * np.pi * t / 25) + 0.05 * rng.normal(size=n),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +44,9 @@ def normal():
 def drifting():
     """600 normal rows, then the first channel's level and amplitude change for good,
     with a spike at row 1500."""
-    frame = pd.concat([sine(600, seed=1, start=1200), sine(1200, seed=2, amplitude=1.6, offset=1.5, start=1800)],
-                      ignore_index=True)
+    frame = pd.concat(
+        [sine(600, seed=1, start=1200), sine(1200, seed=2, amplitude=1.6, offset=1.5, start=1800)], ignore_index=True
+    )
     frame.loc[1500, "a"] += 6.0
     return frame
 
@@ -89,7 +94,7 @@ def test_probability_is_causal_appending_rows_changes_nothing_before(normal, dri
         np.testing.assert_array_equal(head["score"].to_numpy(), whole["score"].to_numpy()[:t])
     p = whole["probability"].to_numpy()
     assert np.isnan(p[:15]).all() and ((p[15:] >= 0) & (p[15:] <= 1)).all()
-    assert p[1500] > 0.99                     # the spike
+    assert p[1500] > 0.99  # the spike
 
 
 def test_the_model_file_keeps_the_calibration_and_learning(learner, tmp_path, drifting):
@@ -97,7 +102,7 @@ def test_the_model_file_keeps_the_calibration_and_learning(learner, tmp_path, dr
     learner.save(path)
     again = tsae.load(path, threads=1)
     assert again.learning_ == LearningSettings.parse(LEARN) and again.calibration_ == learner.calibration_
-    assert learner.calibration_["n"] > 0      # started from the validation scores
+    assert learner.calibration_["n"] > 0  # started from the validation scores
     pd.testing.assert_frame_equal(again.assess(drifting), learner.assess(drifting))
 
 
@@ -106,8 +111,10 @@ def test_a_broken_calibration_or_learning_field_is_a_model_file_error(learner, t
 
     learner.save(tmp_path / "m.tsae")
     header, weights = load_model_file(tmp_path / "m.tsae")
-    for field, value in (("calibration", {"version": 1, "n": -1}), ("settings", {**header["settings"],
-                                                                                  "learning": {"every": 0}})):
+    for field, value in (
+        ("calibration", {"version": 1, "n": -1}),
+        ("settings", {**header["settings"], "learning": {"every": 0}}),
+    ):
         broken = {**header, field: value}
         save_model_file(tmp_path / "bad.tsae", broken, weights)
         with pytest.raises(ModelFileError, match=f"field '{field}") as info:
@@ -121,7 +128,7 @@ def test_learning_follows_drift_and_leaves_the_fitted_model_alone(normal, drifti
     before = copy.deepcopy(learner.module_.state_dict())
     with_learning = learner.assess(drifting)["score"].to_numpy()
     without = static.assess(drifting)["score"].to_numpy()
-    late = slice(1550, 1800)                # long after the drift began (row 600), the spike excluded
+    late = slice(1550, 1800)  # long after the drift began (row 600), the spike excluded
     assert np.nanmean(with_learning[late]) < 0.5 * np.nanmean(without[late])
     assert all(torch.equal(before[k], v) for k, v in learner.module_.state_dict().items())
 
@@ -175,24 +182,26 @@ def test_resume_from_json_state_mid_stream_equals_an_uninterrupted_run(learner, 
     pd.testing.assert_frame_equal(got, whole)
 
 
-
 def _state_after(det, frame):
     scorer = det.streaming(threads=1)
     scorer.update_many(frame)
     return scorer, json.loads(json.dumps(scorer.state_dict()))
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda s: s["learning"].update(weights=s["learning"]["weights"][:-8]), "learning.weights"),
-    (lambda s: s["learning"].update(weights="not base64!"), "learning.weights"),
-    (lambda s: s["learning"]["settings"].update(every=5), "learning.settings"),
-    (lambda s: s["learning"].update(normal=[1] * len(s["learning"]["normal"])), "learning.normal"),
-    (lambda s: s["learning"].update(seen=s["learning"]["seen"] + 1), "learner saw"),
-    (lambda s: s["learning"].pop("adam"), "adam"),
-    (lambda s: s.update(learning=None), "learning"),
-    (lambda s: s["calibration"].update(var=-1.0), "calibration"),
-    (lambda s: s["alarm"].update(last="x"), "alarm"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda s: s["learning"].update(weights=s["learning"]["weights"][:-8]), "learning.weights"),
+        (lambda s: s["learning"].update(weights="not base64!"), "learning.weights"),
+        (lambda s: s["learning"]["settings"].update(every=5), "learning.settings"),
+        (lambda s: s["learning"].update(normal=[1] * len(s["learning"]["normal"])), "learning.normal"),
+        (lambda s: s["learning"].update(seen=s["learning"]["seen"] + 1), "learner saw"),
+        (lambda s: s["learning"].pop("adam"), "adam"),
+        (lambda s: s.update(learning=None), "learning"),
+        (lambda s: s["calibration"].update(var=-1.0), "calibration"),
+        (lambda s: s["alarm"].update(last="x"), "alarm"),
+    ],
+)
 def test_a_bad_learning_state_is_refused_in_one_line_and_changes_nothing(learner, drifting, mutate, message):
     _, state = _state_after(learner, drifting.iloc[:200])
     mutate(state)
@@ -211,11 +220,17 @@ def test_a_learning_state_cannot_resume_a_stream_without_learning(learner, drift
         learner.streaming(state=state, threads=1, learning="off")
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("every=0", "every must be a positive integer"), ("speed=3", "keys every, steps"),
-    ("every=x", "every must be a number"), ("normal_below=1.5", "normal_below"), ("lr=-1", "lr must"),
-    ("sometimes", "learning must be on, off"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("every=0", "every must be a positive integer"),
+        ("speed=3", "keys every, steps"),
+        ("every=x", "every must be a number"),
+        ("normal_below=1.5", "normal_below"),
+        ("lr=-1", "lr must"),
+        ("sometimes", "learning must be on, off"),
+    ],
+)
 def test_bad_learning_settings_are_config_errors(normal, spec, message):
     with pytest.raises(ConfigError, match=message):
         Detector(learning=spec).fit(normal)
@@ -247,7 +262,7 @@ def test_stream_cooldown_equals_the_batch_event_rule(normal, drifting):
     got = stream_rows(det.streaming(threads=1), drifting)
     assert np.array_equal(got["is_anomaly"].to_numpy(dtype=bool), plain)
     raw = np.nan_to_num(batch["probability"].to_numpy(), nan=0) > 0.9
-    assert plain.sum() < raw.sum()           # the cool-down silenced something
+    assert plain.sum() < raw.sum()  # the cool-down silenced something
 
 
 def test_cli_fit_with_learning_then_stream_and_score_give_probabilities(normal, drifting, tmp_path):
@@ -258,12 +273,41 @@ def test_cli_fit_with_learning_then_stream_and_score_give_probabilities(normal, 
     write_table(normal, tmp_path / "normal.csv")
     write_table(drifting.iloc[:300], tmp_path / "new.csv")
     runner = CliRunner()
-    fitted = runner.invoke(app, ["fit", str(tmp_path / "normal.csv"), "-o", str(tmp_path / "m.tsae"), "--window", "16",
-                                 "--epochs", "2", "--score-mode", "causal", "--learning", LEARN, "-q", "--threads", "1"])
+    fitted = runner.invoke(
+        app,
+        [
+            "fit",
+            str(tmp_path / "normal.csv"),
+            "-o",
+            str(tmp_path / "m.tsae"),
+            "--window",
+            "16",
+            "--epochs",
+            "2",
+            "--score-mode",
+            "causal",
+            "--learning",
+            LEARN,
+            "-q",
+            "--threads",
+            "1",
+        ],
+    )
     assert fitted.exit_code == 0, fitted.output
     assert tsae.load(tmp_path / "m.tsae").learning_ == LearningSettings.parse(LEARN)
-    scored = runner.invoke(app, ["score", str(tmp_path / "new.csv"), "-m", str(tmp_path / "m.tsae"), "-o",
-                                 str(tmp_path / "s.csv"), "--threads", "1"])
+    scored = runner.invoke(
+        app,
+        [
+            "score",
+            str(tmp_path / "new.csv"),
+            "-m",
+            str(tmp_path / "m.tsae"),
+            "-o",
+            str(tmp_path / "s.csv"),
+            "--threads",
+            "1",
+        ],
+    )
     assert scored.exit_code == 0, scored.output
     table = pd.read_csv(tmp_path / "s.csv")
     lines = (tmp_path / "new.csv").read_text()
@@ -273,8 +317,9 @@ def test_cli_fit_with_learning_then_stream_and_score_give_probabilities(normal, 
     assert len(events) == 300 and all("probability" in e for e in events)
     got = np.array([math.nan if e["probability"] is None else e["probability"] for e in events])
     np.testing.assert_allclose(got, table["probability"].to_numpy(), rtol=RTOL, atol=ATOL)
-    off = runner.invoke(app, ["stream", "-m", str(tmp_path / "m.tsae"), "--threads", "1", "--learning", "off"],
-                        input=lines)
+    off = runner.invoke(
+        app, ["stream", "-m", str(tmp_path / "m.tsae"), "--threads", "1", "--learning", "off"], input=lines
+    )
     assert off.exit_code == 0 and len(off.stdout.splitlines()) == 300
 
 
@@ -288,7 +333,7 @@ def test_cold_start_fits_on_the_first_rows_then_scores_as_the_fitted_detector(dr
         warnings.simplefilter("ignore")
         cold = ColdStartScorer(template, warmup=400, threads=1, on_fit=fitted.append)
         events = [cold.update(r) for r in drifting.to_dict("records")]
-    assert not hasattr(template, "module_")                       # the template is not fitted itself
+    assert not hasattr(template, "module_")  # the template is not fitted itself
     assert fitted == [cold.detector] and cold.rows == len(drifting)
     head = events[:400]
     assert all(not e.ready and math.isnan(e.score) for e in head)
@@ -323,8 +368,9 @@ def test_cli_stream_cold_start_writes_the_model_and_one_line_per_row(drifting, t
     assert [e["row"] for e in events] == list(range(500))
     assert not any(e["ready"] for e in events[:300]) and events[-1]["ready"]
     assert tsae.load(model).score_mode == "causal"
-    short = CliRunner().invoke(app, ["stream", "-m", str(tmp_path / "none.tsae"), "--warmup", "20", "--threads", "1"],
-                               input=lines)
+    short = CliRunner().invoke(
+        app, ["stream", "-m", str(tmp_path / "none.tsae"), "--warmup", "20", "--threads", "1"], input=lines
+    )
     assert short.exit_code == 1 and "cold start" in short.stderr and len(short.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "none.tsae").exists()
 
@@ -336,8 +382,8 @@ def test_a_model_file_without_calibration_starts_it_afresh(learner, tmp_path, dr
     header, weights = load_model_file(tmp_path / "m.tsae")
     old = {k: v for k, v in header.items() if k != "calibration"}
     old["settings"] = {k: v for k, v in header["settings"].items() if k != "learning"}
-    save_model_file(tmp_path / "old.tsae", old, weights)           # as written before calibration existed
+    save_model_file(tmp_path / "old.tsae", old, weights)  # as written before calibration existed
     det = tsae.load(tmp_path / "old.tsae", threads=1)
     assert det.calibration_ is None and det.learning_ is None
     p = det.assess(drifting)["probability"].to_numpy()
-    assert np.all(p[15:115] == 0.5) and not np.all(p[115:] == 0.5)   # a fresh calibrator's warm-up
+    assert np.all(p[15:115] == 0.5) and not np.all(p[115:] == 0.5)  # a fresh calibrator's warm-up

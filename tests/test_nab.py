@@ -204,8 +204,12 @@ def test_shared_series_scored_through_nab_score(det, prof):
         assert r["raw_scores"][file_id] == pytest.approx(raw, abs=RAW_TOL)
     n_windows = sum(len(f["windows_rows"]) for f in REF["files"])
     cost = REF["profiles"][prof]
-    assert r["windows"] == {"total": n_windows, "scored": n_windows, "detected": r["windows"]["detected"],
-                            "missed": n_windows - r["windows"]["detected"]}
+    assert r["windows"] == {
+        "total": n_windows,
+        "scored": n_windows,
+        "detected": r["windows"]["detected"],
+        "missed": n_windows - r["windows"]["detected"],
+    }
     assert r["raw_score"] == pytest.approx(sum(expected.values()), abs=RAW_TOL)
     assert r["raw_null"] == -cost["fnWeight"] * n_windows
     assert r["raw_perfect"] == cost["tpWeight"] * n_windows

@@ -174,8 +174,10 @@ def test_read_header_does_not_load_weights(model_path, monkeypatch):
 
 def test_read_header_needs_neither_torch_nor_safetensors(model_path):
     # `tsae info` starts fast: reading a header imports neither.
-    code = ("import sys, tsae.persist as p; h = p.read_header(sys.argv[1]); "
-            "print(h['window'], 'torch' in sys.modules, 'safetensors' in sys.modules)")
+    code = (
+        "import sys, tsae.persist as p; h = p.read_header(sys.argv[1]); "
+        "print(h['window'], 'torch' in sys.modules, 'safetensors' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code, str(model_path)], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["64", "False", "False"]
 

@@ -21,7 +21,7 @@ from tsae_cli.main import app
 
 TSAE = Path(sys.executable).parent / "tsae"
 WINDOW = 16
-N = 120        # rows streamed in most tests
+N = 120  # rows streamed in most tests
 
 
 @pytest.fixture(autouse=True)
@@ -42,11 +42,27 @@ def files(tmp_path_factory, signal):
     """A tiny dense model fitted with the CLI, its training data and a stream with a spike."""
     root = tmp_path_factory.mktemp("stream")
     signal.iloc[:1500][["timestamp", "ch0", "ch1"]].to_csv(root / "train.csv", index=False)
-    result = CliRunner().invoke(app, ["fit", str(root / "train.csv"), "-o", str(root / "m.tsae"), "--arch", "dense",
-                                      "--window", str(WINDOW), "--epochs", "2", "--threads", "1", "--quiet"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "fit",
+            str(root / "train.csv"),
+            "-o",
+            str(root / "m.tsae"),
+            "--arch",
+            "dense",
+            "--window",
+            str(WINDOW),
+            "--epochs",
+            "2",
+            "--threads",
+            "1",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = signal.iloc[1500 : 1500 + N][["timestamp", "ch0", "ch1"]].reset_index(drop=True)
-    data.loc[60, "ch0"] += 1000.0                   # a huge spike: flagged by any model
+    data.loc[60, "ch0"] += 1000.0  # a huge spike: flagged by any model
     data.to_csv(root / "data.csv", index=False)
     return root
 
@@ -85,10 +101,12 @@ def test_stream_stdin_jsonl_one_line_per_row_plus_flush(runner, files):
     result = run(runner, "stream", "-m", files / "m.tsae", "--threads", "1", input=text)
     assert result.exit_code == 0, result.output + result.stderr
     lines = parse_jsonl(result.stdout)
-    assert len(lines) == N                         # exactly one line per input row, in row order
-    assert all(set(line) == {"timestamp", "score", "probability", "is_anomaly", "ready", "row", "delay"} for line in lines)
+    assert len(lines) == N  # exactly one line per input row, in row order
+    assert all(
+        set(line) == {"timestamp", "score", "probability", "is_anomaly", "ready", "row", "delay"} for line in lines
+    )
     assert [line["row"] for line in lines] == list(range(N)) and all(line["ready"] for line in lines)
-    head, tail = lines[: N - WINDOW + 1], lines[N - WINDOW + 1:]
+    head, tail = lines[: N - WINDOW + 1], lines[N - WINDOW + 1 :]
     frame = read_table(files / "data.csv")
     for line in head:  # written as soon as final: window - 1 rows after arrival
         assert line["delay"] == WINDOW - 1 and line["timestamp"] == str(frame["timestamp"][line["row"]])
@@ -99,8 +117,17 @@ def test_stream_stdin_jsonl_one_line_per_row_plus_flush(runner, files):
 
 
 def test_stream_csv_format(runner, files):
-    result = run(runner, "stream", "-m", files / "m.tsae", "--format", "csv", "--threads", "1",
-                 input=(files / "data.csv").read_text())
+    result = run(
+        runner,
+        "stream",
+        "-m",
+        files / "m.tsae",
+        "--format",
+        "csv",
+        "--threads",
+        "1",
+        input=(files / "data.csv").read_text(),
+    )
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "timestamp,row,score,probability,is_anomaly,ready"
@@ -112,8 +139,16 @@ def test_stream_csv_format(runner, files):
 
 
 def test_only_anomalies(runner, files):
-    result = run(runner, "stream", "-m", files / "m.tsae", "--only-anomalies", "--threads", "1",
-                 input=(files / "data.csv").read_text())
+    result = run(
+        runner,
+        "stream",
+        "-m",
+        files / "m.tsae",
+        "--only-anomalies",
+        "--threads",
+        "1",
+        input=(files / "data.csv").read_text(),
+    )
     assert result.exit_code == 0, result.stderr
     lines = parse_jsonl(result.stdout)
     flags = load(files / "m.tsae").predict(read_table(files / "data.csv")).to_numpy()
@@ -125,14 +160,15 @@ def test_only_anomalies(runner, files):
 def data_with_bad_row(files, row=30):
     lines = (files / "data.csv").read_text().splitlines()
     fields = lines[1 + row].split(",")
-    fields[2] = "oops"                               # ch1 of data row `row`
+    fields[2] = "oops"  # ch1 of data row `row`
     lines[1 + row] = ",".join(fields)
     return "\n".join(lines) + "\n"
 
 
 def test_bad_row_is_reported_and_skipped(runner, files):
-    result = run(runner, "stream", "-m", files / "m.tsae", "--on-error", "skip", "--threads", "1",
-                 input=data_with_bad_row(files))
+    result = run(
+        runner, "stream", "-m", files / "m.tsae", "--on-error", "skip", "--threads", "1", input=data_with_bad_row(files)
+    )
     assert result.exit_code == 0, result.stderr
     warnings = result.stderr.strip().splitlines()
     assert len(warnings) == 1 and "warning" in warnings[0]
@@ -140,22 +176,23 @@ def test_bad_row_is_reported_and_skipped(runner, files):
     lines = parse_jsonl(result.stdout)
     assert len(lines) == N - 1
     frame = read_table(files / "data.csv").drop(index=30).reset_index(drop=True)
-    assert_scores_match_batch(files, ready_scores(lines), frame)   # as if the row was never there
+    assert_scores_match_batch(files, ready_scores(lines), frame)  # as if the row was never there
 
 
 def test_bad_row_with_on_error_stop_exits_1(runner, files):
-    result = run(runner, "stream", "-m", files / "m.tsae", "--on-error", "stop", "--threads", "1",
-                 input=data_with_bad_row(files))
+    result = run(
+        runner, "stream", "-m", files / "m.tsae", "--on-error", "stop", "--threads", "1", input=data_with_bad_row(files)
+    )
     assert result.exit_code == 1
     assert "row 30" in result.stderr and "oops" in result.stderr
     lines = parse_jsonl(result.stdout)
-    assert len(lines) == 30   # the rows before the bad one, flushed
+    assert len(lines) == 30  # the rows before the bad one, flushed
     assert sorted(ready_scores(lines)) == list(range(30))
 
 
 def test_row_with_a_wrong_number_of_fields_is_skipped(runner, files):
     lines = (files / "data.csv").read_text().splitlines()
-    lines.insert(21, "2030-01-01 00:00:00,1.0")        # data row 20
+    lines.insert(21, "2030-01-01 00:00:00,1.0")  # data row 20
     result = run(runner, "stream", "-m", files / "m.tsae", "--threads", "1", input="\n".join(lines) + "\n")
     assert result.exit_code == 0
     assert "row 20" in result.stderr and "2 fields" in result.stderr
@@ -163,7 +200,7 @@ def test_row_with_a_wrong_number_of_fields_is_skipped(runner, files):
 
 
 def test_short_stream_has_no_scores_and_stays_valid_json(runner, files):
-    text = "\n".join((files / "data.csv").read_text().splitlines()[: 1 + 5]) + "\n"   # 5 rows < window
+    text = "\n".join((files / "data.csv").read_text().splitlines()[: 1 + 5]) + "\n"  # 5 rows < window
     result = run(runner, "stream", "-m", files / "m.tsae", "--threads", "1", input=text)
     assert result.exit_code == 0, result.stderr
     assert "NaN" not in result.stdout
@@ -172,10 +209,13 @@ def test_short_stream_has_no_scores_and_stays_valid_json(runner, files):
     assert [line["row"] for line in lines] == list(range(5))
 
 
-@pytest.mark.parametrize("text, message", [
-    ("timestamp,ch0\n2024-01-01,1.0\n", "lacks column(s) ch1"),
-    ("", "empty"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("timestamp,ch0\n2024-01-01,1.0\n", "lacks column(s) ch1"),
+        ("", "empty"),
+    ],
+)
 def test_bad_input_is_a_one_line_error(runner, files, text, message):
     result = run(runner, "stream", "-m", files / "m.tsae", "--threads", "1", input=text)
     assert result.exit_code == 1
@@ -242,27 +282,31 @@ def test_follow_a_growing_file_until_a_signal(files, tmp_path, sig):
     header, body = rows[0], rows[1:]
     path = tmp_path / "live.csv"
     path.write_text("\n".join([header, *body[:40]]) + "\n")
-    proc = subprocess.Popen([str(TSAE), "stream", "-m", str(files / "m.tsae"), "--input", str(path), "--follow",
-                             "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=restore_sigint)
+    proc = subprocess.Popen(
+        [str(TSAE), "stream", "-m", str(files / "m.tsae"), "--input", str(path), "--follow", "--threads", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=restore_sigint,
+    )
     try:
         out = Lines(proc.stdout)
-        first = 40 - WINDOW + 1                          # rows whose score is final: window - 1 behind
+        first = 40 - WINDOW + 1  # rows whose score is final: window - 1 behind
         assert len(out.wait_for(first, timeout=60)) == first, proc.stderr.read() if proc.poll() is not None else ""
-        with path.open("a") as fh:                     # more rows, and one line written in two parts
+        with path.open("a") as fh:  # more rows, and one line written in two parts
             fh.write("\n".join(body[40:80]) + "\n" + body[80][:12])
             fh.flush()
             time.sleep(0.5)
-            assert len(out.wait_for(80 - WINDOW + 1, timeout=20)) == 80 - WINDOW + 1   # partial line held back
+            assert len(out.wait_for(80 - WINDOW + 1, timeout=20)) == 80 - WINDOW + 1  # partial line held back
             fh.write(body[80][12:] + "\n" + "\n".join(body[81:N]) + "\n")
         assert len(out.wait_for(N - WINDOW + 1, timeout=20)) == N - WINDOW + 1
-        assert proc.poll() is None                       # still following
+        assert proc.poll() is None  # still following
         started = time.monotonic()
         proc.send_signal(sig)
         assert proc.wait(timeout=10) == 0
         assert time.monotonic() - started < 10
         lines = out.wait_for(N, timeout=5)
-        assert len(lines) == N                         # the rows waiting for their score were flushed
+        assert len(lines) == N  # the rows waiting for their score were flushed
         assert "Traceback" not in proc.stderr.read()
     finally:
         if proc.poll() is None:
@@ -277,7 +321,7 @@ def test_score_fail_on_anomaly(runner, files, tmp_path):
     flagged = run(runner, "score", files / "data.csv", "-m", model, "--fail-on-anomaly", "-o", tmp_path / "s.csv")
     assert flagged.exit_code == 3, flagged.stderr
     assert read_table(tmp_path / "s.csv")["is_anomaly"].any()
-    assert run(runner, "score", files / "data.csv", "-m", model).exit_code == 0   # without the flag
+    assert run(runner, "score", files / "data.csv", "-m", model).exit_code == 0  # without the flag
     det = load(model)
     det.threshold_.cutoff_ = 1e9
     det.save(tmp_path / "lenient.tsae")
@@ -289,15 +333,15 @@ def test_score_fail_on_anomaly(runner, files, tmp_path):
 # ------------------------------------------------------------------- hostile input
 def test_hostile_rows_are_reported_and_the_stream_goes_on(runner, files):
     lines = (files / "data.csv").read_text().splitlines()
-    header, body = lines[0], lines[1:N + 1]
+    header, body = lines[0], lines[1 : N + 1]
     hostile = [
-        "2030-01-01 00:00:00," + "9" * 200_000 + ",1.0",      # a field over csv's default 128 kB limit
-        "2030-01-01 00:00:00,1.0,\"unclosed",                   # not CSV
-        "2030-01-01 00:00:00,1e39,1.0",                         # beyond float32: would score NaN
-        "\x00\x01\x02binary",                                   # binary garbage
+        "2030-01-01 00:00:00," + "9" * 200_000 + ",1.0",  # a field over csv's default 128 kB limit
+        '2030-01-01 00:00:00,1.0,"unclosed',  # not CSV
+        "2030-01-01 00:00:00,1e39,1.0",  # beyond float32: would score NaN
+        "\x00\x01\x02binary",  # binary garbage
     ]
     text = "\n".join([header, *body[:10], *hostile, *body[10:]]) + "\n"
-    raw = text.encode("utf-8") + b"\xff\xfe\xfa,\x81\n"           # undecodable bytes at the end
+    raw = text.encode("utf-8") + b"\xff\xfe\xfa,\x81\n"  # undecodable bytes at the end
     result = runner.invoke(app, ["stream", "-m", str(files / "m.tsae"), "--threads", "1"], input=raw)
     assert result.exit_code == 0, result.stderr
     assert "Traceback" not in result.stderr
@@ -305,7 +349,7 @@ def test_hostile_rows_are_reported_and_the_stream_goes_on(runner, files):
     assert len(warnings) == len(hostile) + 1 and all(w.startswith("warning: row ") for w in warnings)
     assert "float32" in warnings[2] and "row 12" in warnings[2]
     lines = parse_jsonl(result.stdout)
-    assert len(lines) == N                              # the good rows, one line each
+    assert len(lines) == N  # the good rows, one line each
     assert_scores_match_batch(files, ready_scores(lines), read_table(files / "data.csv"))
 
 

@@ -28,8 +28,10 @@ def series(signal):
 @pytest.fixture(scope="module")
 def causal(train):
     """{model name: tiny Detector fitted with score_mode="causal"}."""
-    return {name: Detector(name, score_mode="causal", window=16, epochs=1, max_windows=512, seed=0,
-                           threads=1).fit(train) for name in MODELS}
+    return {
+        name: Detector(name, score_mode="causal", window=16, epochs=1, max_windows=512, seed=0, threads=1).fit(train)
+        for name in MODELS
+    }
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +81,9 @@ def test_row_by_row_then_flush_equals_batch(detectors, series, name, mode):
     assert_matches_batch(det, series, scores, flags)
     assert [pd.Timestamp(t) for t in stamps] == list(series["timestamp"])
     if mode == "overlap":
-        assert flags.any() and not flags.all()   # the comparison of flags is not vacuous
+        assert flags.any() and not flags.all()  # the comparison of flags is not vacuous
     elif mode == "window":
-        assert flags.any()   # smoother scores: this part of the signal is flagged throughout
+        assert flags.any()  # smoother scores: this part of the signal is flagged throughout
     else:
         assert np.isnan(scores[: det.window_ - 1]).all() and not flags[: det.window_ - 1].any()
 
@@ -112,8 +114,16 @@ def test_update_many_accepts_an_array_and_mixes_with_update(fitted, series):
     first = scorer.update_many(values[:150])
     events = [scorer.update(v) for v in values[150:160]]
     rest = [scorer.update_many(values[160:]), scorer.flush()]
-    got = pd.concat([first, pd.DataFrame([{"row": e.row, "timestamp": e.timestamp, "score": e.score,
-                                           "is_anomaly": e.is_anomaly} for e in events]), *rest], ignore_index=True)
+    got = pd.concat(
+        [
+            first,
+            pd.DataFrame(
+                [{"row": e.row, "timestamp": e.timestamp, "score": e.score, "is_anomaly": e.is_anomaly} for e in events]
+            ),
+            *rest,
+        ],
+        ignore_index=True,
+    )
     assert got["row"].tolist() == list(range(len(series)))
     assert got["timestamp"].isna().all()  # no timestamps given
     assert_matches_batch(det, series, got["score"].to_numpy(dtype=float), got["is_anomaly"].to_numpy(dtype=bool))
@@ -306,7 +316,7 @@ def test_skipped_bad_row_gives_a_warning_event_and_the_stream_goes_on(detectors,
     done = [(e.row, e.score, e.is_anomaly, e.timestamp) for e in events if e.row is not None]
     done += list(scorer.flush()[["row", "score", "is_anomaly", "timestamp"]].itertuples(index=False, name=None))
     scores, flags, stamps = collect(done, 200)
-    frame = series.iloc[:200]   # the series without the bad row
+    frame = series.iloc[:200]  # the series without the bad row
     assert_matches_batch(det, frame, scores, flags)
     assert list(stamps) == list(frame["timestamp"])
 
@@ -321,13 +331,13 @@ def test_short_gaps_are_filled_like_the_batch_path(fitted, series):
     assert det.max_gap == 5
     frame = series.copy()
     frame.loc[50, "ch0"] = np.nan
-    frame.loc[120:124, "ch0"] = np.nan          # exactly max_gap
+    frame.loc[120:124, "ch0"] = np.nan  # exactly max_gap
     frame.loc[200:202, "ch1"] = np.nan
     frame.loc[300, ["ch0", "ch1"]] = np.nan
     frame.loc[301:302, "ch1"] = np.nan
     records = frame.to_dict("records")
-    records[300] = {**records[300], "ch0": None, "ch1": None}     # None is missing too
-    records[400] = {**records[400], "ch0": "NA"}                  # as are CSV spellings of missing
+    records[300] = {**records[300], "ch0": None, "ch1": None}  # None is missing too
+    records[400] = {**records[400], "ch0": "NA"}  # as are CSV spellings of missing
     records[401] = {**records[401], "ch0": ""}
     frame.loc[400:401, "ch0"] = np.nan
     (scores, flags, _), events = stream(det.streaming(threads=1), records)
@@ -345,7 +355,7 @@ def test_a_gap_longer_than_max_gap_is_refused(fitted, series, on_error):
         r["ch0"] = np.nan
     scorer = det.streaming(on_error=on_error, threads=1)
     for r in records[:105]:
-        assert scorer.update(r).warning is None      # 5 missing values in a row: filled
+        assert scorer.update(r).warning is None  # 5 missing values in a row: filled
     if on_error == "raise":
         with pytest.raises(DataError, match="'ch0'.*max_gap"):
             scorer.update(records[105])
@@ -353,7 +363,7 @@ def test_a_gap_longer_than_max_gap_is_refused(fitted, series, on_error):
         event = scorer.update(records[105])
         assert "ch0" in event.warning and "max_gap" in event.warning and not event.ready
         assert scorer.rows == 105
-        assert scorer.update(records[106]).warning is None   # a value closes the gap: goes on
+        assert scorer.update(records[106]).warning is None  # a value closes the gap: goes on
 
 
 def test_update_many_rejects_bad_blocks(fitted, series):
@@ -369,13 +379,30 @@ def test_update_many_rejects_bad_blocks(fitted, series):
 
 
 # ------------------------------------------------------ missing and huge values
-MISSING_SPELLINGS = [None, np.nan, pd.NA, pd.NaT, "", "  ", "NA", "N/A", "n/a", "#N/A", "null", "NULL", "None",
-                     "nan", " NaN ", "-nan", "<NA>"]
+MISSING_SPELLINGS = [
+    None,
+    np.nan,
+    pd.NA,
+    pd.NaT,
+    "",
+    "  ",
+    "NA",
+    "N/A",
+    "n/a",
+    "#N/A",
+    "null",
+    "NULL",
+    "None",
+    "nan",
+    " NaN ",
+    "-nan",
+    "<NA>",
+]
 
 
 def test_every_missing_spelling_of_the_batch_path_is_a_gap(fitted, series):
     det = fitted["dense"]
-    frame = series.iloc[:60 + 3 * len(MISSING_SPELLINGS)].copy()
+    frame = series.iloc[: 60 + 3 * len(MISSING_SPELLINGS)].copy()
     records = frame.to_dict("records")
     for k, spelling in enumerate(MISSING_SPELLINGS):
         row = 40 + 3 * k  # isolated gaps, each filled from the row before
@@ -394,8 +421,11 @@ def test_a_value_that_scales_beyond_float32_is_refused(fitted, series):
     det = copy.copy(fitted["dense"])
     det.scaler_ = Scaler("standard", [0.0, 0.0], [1e-3, 1e-3])  # 1e36 scales to 1e39
     scorer = det.streaming(threads=1)
-    with pytest.raises(DataError, match=r"^stream row 0: channel 'ch0' has 1e\+36, beyond the float32 range .*"
-                                        r"scaled value"):
+    with pytest.raises(
+        DataError,
+        match=r"^stream row 0: channel 'ch0' has 1e\+36, beyond the float32 range .*"
+        r"scaled value",
+    ):
         scorer.update([1e36, 1.0])
     assert scorer.rows == 0
 
@@ -415,11 +445,14 @@ def test_update_many_refuses_values_beyond_float32_naming_the_stream_row(fitted,
         scorer.update_many(text)
 
 
-@pytest.mark.parametrize("block, words", [
-    ([[1.0, 2.0], [3.0]], "rows differ in length"),
-    (np.zeros((4, 3)), "shape (4, 3); the model has 2 channels"),
-    (np.zeros(5), "shape (5,)"),
-])
+@pytest.mark.parametrize(
+    "block, words",
+    [
+        ([[1.0, 2.0], [3.0]], "rows differ in length"),
+        (np.zeros((4, 3)), "shape (4, 3); the model has 2 channels"),
+        (np.zeros(5), "shape (5,)"),
+    ],
+)
 def test_update_many_refuses_arrays_of_the_wrong_shape(fitted, block, words):
     scorer = fitted["dense"].streaming(threads=1)
     with pytest.raises(DataError) as info:
@@ -534,8 +567,9 @@ def test_the_state_resumes_on_the_saved_and_loaded_model_and_after_recalibration
     loaded = tsae.load(tmp_path / "m.tsae", threads=1)
     assert loaded.streaming().fingerprint == det.streaming().fingerprint == state["model"]
     original, resumed = det.streaming(state=state, threads=1), loaded.streaming(state=state, threads=1)
-    np.testing.assert_array_equal([resumed.update(r).score for r in rest[:20]],
-                                  [original.update(r).score for r in rest[:20]])
+    np.testing.assert_array_equal(
+        [resumed.update(r).score for r in rest[:20]], [original.update(r).score for r in rest[:20]]
+    )
     loaded.calibrate(signal, "percentile:90")  # another threshold: the same scores
     assert loaded.streaming(state=state, threads=1).rows == 100
 

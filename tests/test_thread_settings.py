@@ -40,6 +40,7 @@ def test_io_checks_pass_under_thread_setting(threads):
 def test_stream_checks_pass_under_thread_setting(threads):
     """Streaming gives the batch scores within the README's tolerance (tests/test_stream_cli.py:
     stdin, CSV output, bad rows, files), and the stream state checks (tests/test_streaming.py)."""
-    process = run_under_threads(threads, "tests/test_stream_cli.py", "tests/test_streaming.py",
-                                "-k", "not follow_a_growing_file")
+    process = run_under_threads(
+        threads, "tests/test_stream_cli.py", "tests/test_streaming.py", "-k", "not follow_a_growing_file"
+    )
     assert_passed(process, threads)

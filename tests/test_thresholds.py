@@ -13,9 +13,14 @@ from sklearn.metrics import precision_recall_curve
 import tsae
 from tsae.errors import ConfigError, DataError, NotFittedError
 from tsae.metrics import point_f1
-from tsae.thresholds import (Contamination, PeaksOverThreshold, Percentile, PrecisionRecall, parse_threshold,
-                             threshold_from_dict)
-
+from tsae.thresholds import (
+    Contamination,
+    PeaksOverThreshold,
+    Percentile,
+    PrecisionRecall,
+    parse_threshold,
+    threshold_from_dict,
+)
 
 # ----------------------------------------------------------------- percentile
 DISTRIBUTIONS = ["normal", "lognormal", "exponential", "student_t"]
@@ -33,9 +38,15 @@ def draw(kind, rng, a, b, n):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(kind=st.sampled_from(DISTRIBUTIONS), a=st.floats(0, 1), b=st.floats(0, 1),
-       n_fit=st.integers(2_000, 20_000), n_new=st.integers(2_000, 20_000),
-       q=st.floats(90, 99.9), seed=st.integers(0, 2**32 - 1))
+@given(
+    kind=st.sampled_from(DISTRIBUTIONS),
+    a=st.floats(0, 1),
+    b=st.floats(0, 1),
+    n_fit=st.integers(2_000, 20_000),
+    n_new=st.integers(2_000, 20_000),
+    q=st.floats(90, 99.9),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_percentile_flags_the_expected_share_of_fresh_data(kind, a, b, n_fit, n_new, q, seed):
     """Fitted on one sample, the flagged share of a fresh sample is (100 - q) / 100.
 
@@ -54,11 +65,11 @@ def test_percentile_flags_the_expected_share_of_fresh_data(kind, a, b, n_fit, n_
 
 
 def test_percentile_cutoff_is_numpys_percentile_and_flags_strictly_above():
-    scores = np.arange(1, 101, dtype=float)   # 1..100
+    scores = np.arange(1, 101, dtype=float)  # 1..100
     th = Percentile(90).fit(scores)
     assert th.cutoff_ == pytest.approx(np.percentile(scores, 90)) == pytest.approx(90.1)
     assert th(scores).sum() == 10 and not th(np.array([th.cutoff_]))[0]
-    assert th(np.array([np.nan, np.inf])).tolist() == [False, True]   # NaN is never flagged
+    assert th(np.array([np.nan, np.inf])).tolist() == [False, True]  # NaN is never flagged
 
 
 def test_fit_ignores_nan_scores_and_rejects_all_nan():
@@ -102,7 +113,7 @@ def at_every_cutoff(scores, labels):
     order = np.argsort(scores)
     s, y = scores[order], labels[order].astype(bool)
     cuts = np.concatenate([[s[0] - 1], s])
-    tp = np.concatenate([[y.sum()], y.sum() - np.cumsum(y)])       # flagged = strictly above cut
+    tp = np.concatenate([[y.sum()], y.sum() - np.cumsum(y)])  # flagged = strictly above cut
     flagged = len(s) - np.arange(len(s) + 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.where(flagged > 0, tp / np.maximum(flagged, 1), 0.0)
@@ -119,7 +130,7 @@ def test_pr_cutoff_is_near_the_best_f1_on_fresh_data(seed):
         best = np.nanmax(2 * precision * recall / (precision + recall))
     got = point_f1(test_y, th(test_s))["f1"]
     assert best - 0.03 <= got <= best + 1e-12, (got, best)
-    assert 0.4 < best < 0.8   # a real trade-off, not a trivially separable set
+    assert 0.4 < best < 0.8  # a real trade-off, not a trivially separable set
 
 
 def test_pr_expected_matches_point_metrics_on_the_fitting_data():
@@ -128,8 +139,14 @@ def test_pr_expected_matches_point_metrics_on_the_fitting_data():
         th = PrecisionRecall(**kwargs).fit(scores, labels)
         got = point_f1(labels, scores > th.cutoff_)
         beta = kwargs.get("beta", 1.0)
-        assert th.expected_ == pytest.approx({"precision": got["precision"], "recall": got["recall"],
-                                              "fbeta": fbeta(got["precision"], got["recall"], beta), "beta": beta})
+        assert th.expected_ == pytest.approx(
+            {
+                "precision": got["precision"],
+                "recall": got["recall"],
+                "fbeta": fbeta(got["precision"], got["recall"], beta),
+                "beta": beta,
+            }
+        )
         # the cutoff sits strictly between two fitted scores: no score equals it
         assert not np.any(scores == th.cutoff_)
 
@@ -157,8 +174,8 @@ def test_pr_target_precision_takes_the_lowest_cutoff_that_reaches_it(target):
     cuts, p, r = at_every_cutoff(scores, labels)
     i = grid_index(cuts, scores, th)
     assert th.expected_["precision"] == pytest.approx(p[i]) and p[i] >= target
-    assert not np.any(p[:i] >= target)                     # no lower cutoff reaches the target...
-    assert th.expected_["recall"] == pytest.approx(r[p >= target].max())   # ...so none has more recall
+    assert not np.any(p[:i] >= target)  # no lower cutoff reaches the target...
+    assert th.expected_["recall"] == pytest.approx(r[p >= target].max())  # ...so none has more recall
 
 
 @pytest.mark.parametrize("target", [0.3, 0.6, 0.95])
@@ -168,16 +185,18 @@ def test_pr_target_recall_takes_the_highest_cutoff_that_reaches_it(target):
     cuts, p, r = at_every_cutoff(scores, labels)
     i = grid_index(cuts, scores, th)
     assert th.expected_["recall"] == pytest.approx(r[i]) and r[i] >= target
-    assert not np.any(r[i + 1 :] >= target)                # no higher cutoff reaches the target
+    assert not np.any(r[i + 1 :] >= target)  # no higher cutoff reaches the target
     assert th.expected_["precision"] == pytest.approx(p[i])
 
 
 def test_pr_beta_trades_precision_for_recall():
     scores, labels = labelled(20_000, 7)
     by_beta = {beta: PrecisionRecall(beta=beta).fit(scores, labels) for beta in (0.5, 1.0, 2.0)}
-    cutoff, recall, precision = ([by_beta[beta].cutoff_ for beta in (0.5, 1.0, 2.0)],
-                                 [by_beta[beta].expected_["recall"] for beta in (0.5, 1.0, 2.0)],
-                                 [by_beta[beta].expected_["precision"] for beta in (0.5, 1.0, 2.0)])
+    cutoff, recall, precision = (
+        [by_beta[beta].cutoff_ for beta in (0.5, 1.0, 2.0)],
+        [by_beta[beta].expected_["recall"] for beta in (0.5, 1.0, 2.0)],
+        [by_beta[beta].expected_["precision"] for beta in (0.5, 1.0, 2.0)],
+    )
     assert cutoff[0] > cutoff[1] > cutoff[2]
     assert recall[0] < recall[1] < recall[2] and precision[0] > precision[1] > precision[2]
 
@@ -190,7 +209,7 @@ def test_pr_needs_both_classes(value):
 
 
 def test_pr_errors():
-    scores, labels = labelled(2_000, 8, shift=0.5)        # heavily overlapping classes
+    scores, labels = labelled(2_000, 8, shift=0.5)  # heavily overlapping classes
     with pytest.raises(DataError, match=r"no cutoff reaches precision 0\.99 \(best is 0\.\d+\)"):
         PrecisionRecall(target_precision=0.99).fit(scores, labels)
     with pytest.raises(DataError, match="needs labels"):
@@ -234,8 +253,8 @@ def test_pot_extrapolates_beyond_the_largest_score(name):
     scores = dist.rvs(100_000, random_state=np.random.default_rng(12))
     th = PeaksOverThreshold(risk=1e-6).fit(scores)
     assert th.cutoff_ > scores.max()
-    assert Percentile(99.9999).fit(scores).cutoff_ <= scores.max()    # a percentile cannot
-    assert 0.1 <= dist.sf(th.cutoff_) / 1e-6 <= 10                    # and the tail is about right
+    assert Percentile(99.9999).fit(scores).cutoff_ <= scores.max()  # a percentile cannot
+    assert 0.1 <= dist.sf(th.cutoff_) / 1e-6 <= 10  # and the tail is about right
 
 
 def test_pot_needs_enough_scores():
@@ -253,18 +272,21 @@ def test_parse_threshold_builds_each_method():
     assert parse_threshold("pot:1e-4").risk == 1e-4
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("median:3", "threshold method 'median' unknown; choose one of: percentile"),
-    ("", "threshold method '' unknown"),
-    ("percentile:high", "threshold value in 'percentile:high' is not a number"),
-    ("pot:1e-3x", "is not a number"),
-    ("percentile:100", "percentile must be between 0 and 100 (exclusive), got 100.0"),
-    ("percentile:0", "percentile must be between 0 and 100"),
-    ("contamination:0.5", "contamination must be between 0 and 0.5 (exclusive), got 0.5"),
-    ("contamination:-0.1", "contamination must be between 0 and 0.5"),
-    ("pot:1", "pot risk must be between 0 and 1, got 1.0"),
-    ("pot:0", "pot risk must be between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("median:3", "threshold method 'median' unknown; choose one of: percentile"),
+        ("", "threshold method '' unknown"),
+        ("percentile:high", "threshold value in 'percentile:high' is not a number"),
+        ("pot:1e-3x", "is not a number"),
+        ("percentile:100", "percentile must be between 0 and 100 (exclusive), got 100.0"),
+        ("percentile:0", "percentile must be between 0 and 100"),
+        ("contamination:0.5", "contamination must be between 0 and 0.5 (exclusive), got 0.5"),
+        ("contamination:-0.1", "contamination must be between 0 and 0.5"),
+        ("pot:1", "pot risk must be between 0 and 1, got 1.0"),
+        ("pot:0", "pot risk must be between 0 and 1"),
+    ],
+)
 def test_parse_threshold_errors(spec, message):
     with pytest.raises(ConfigError) as info:
         parse_threshold(spec)
@@ -279,7 +301,7 @@ def test_threshold_from_dict_rejects_unknown_method():
 # -------------------------------------------------------------- round trip
 @pytest.mark.parametrize("method", ["percentile:99", "contamination:0.05", "pr", "pot:1e-3"])
 def test_every_threshold_survives_save_and_load(fitted, signal, tmp_path, method):
-    det = copy.deepcopy(fitted["dense"])          # the session fixture stays untouched
+    det = copy.deepcopy(fitted["dense"])  # the session fixture stays untouched
     before = det.threshold_.cutoff_
     det.calibrate(signal, method)
     th = det.threshold_

@@ -11,8 +11,18 @@ __version__ = "0.1.0"
 
 from .errors import ConfigError, DataError, ModelFileError, NotFittedError, TsaeError, TsaeWarning  # noqa: E402
 
-__all__ = ["Detector", "load", "list_models", "TsaeError", "ConfigError", "DataError", "ModelFileError",
-           "NotFittedError", "TsaeWarning", "__version__"]
+__all__ = [
+    "Detector",
+    "load",
+    "list_models",
+    "TsaeError",
+    "ConfigError",
+    "DataError",
+    "ModelFileError",
+    "NotFittedError",
+    "TsaeWarning",
+    "__version__",
+]
 
 
 def __getattr__(name):

@@ -29,8 +29,17 @@ from typing import IO, NamedTuple
 
 from .errors import TsaeError
 
-__all__ = ["Terminated", "ChangedError", "FileIdentity", "ANY", "atomic_file", "file_identity",
-           "remove_stale_temps", "check_output_path", "refuse_overwriting_inputs"]
+__all__ = [
+    "Terminated",
+    "ChangedError",
+    "FileIdentity",
+    "ANY",
+    "atomic_file",
+    "file_identity",
+    "remove_stale_temps",
+    "check_output_path",
+    "refuse_overwriting_inputs",
+]
 
 _TEMP = re.compile(r"\.(?P<name>.+)\.tsae-tmp-(?P<pid>\d+)-[0-9a-f]{8}\Z")
 
@@ -166,8 +175,10 @@ def atomic_file(path: str | os.PathLike, mode: str = "wb", expect=ANY, what: str
         directory = os.path.dirname(os.path.abspath(target))
         with _directory_lock(directory):
             if expect is not ANY and file_identity(target) != expect:
-                raise ChangedError(f"{target} changed since it was read (another process wrote it); "
-                                   f"this {what} was not written: run the command again")
+                raise ChangedError(
+                    f"{target} changed since it was read (another process wrote it); "
+                    f"this {what} was not written: run the command again"
+                )
             os.replace(tmp, target)
         _fsync_directory(directory)
     except OSError as exc:
@@ -214,8 +225,9 @@ def check_output_path(path: str | os.PathLike, what: str = "output", probe: bool
             os.remove(probe_file)
 
 
-def refuse_overwriting_inputs(output: str | os.PathLike | None, *inputs: str | os.PathLike | None,
-                              what: str = "output") -> None:
+def refuse_overwriting_inputs(
+    output: str | os.PathLike | None, *inputs: str | os.PathLike | None, what: str = "output"
+) -> None:
     """TsaeError if ``output`` is the same file as one of ``inputs`` (same path, a
     link to it, or the same inode): writing it would destroy the input."""
     if output is None or str(output) == "-":
@@ -251,8 +263,10 @@ def figure_format(path: str | os.PathLike) -> str:
     suffix = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
     if suffix not in supported:
         shown = f"'.{suffix}'" if suffix else "(no suffix)"
-        raise TsaeError(f"cannot write plot {path}: unsupported image type {shown}; "
-                        f"use one of {', '.join('.' + s for s in sorted(supported))}")
+        raise TsaeError(
+            f"cannot write plot {path}: unsupported image type {shown}; "
+            f"use one of {', '.join('.' + s for s in sorted(supported))}"
+        )
     return suffix
 
 

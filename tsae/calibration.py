@@ -47,10 +47,10 @@ STATE_VERSION = 2
 class CalibrationSettings:
     """How raw scores become probabilities (see the module docstring)."""
 
-    short: int = 1           # rows in the short-term mean
-    long: int = 1000         # about this many rows weigh in the long-running estimate
-    warmup: int = 100        # rows of history before a probability other than 0.5
-    min_std: float = 0.05    # floor of the long-running spread, as a share of the long-running mean
+    short: int = 1  # rows in the short-term mean
+    long: int = 1000  # about this many rows weigh in the long-running estimate
+    warmup: int = 100  # rows of history before a probability other than 0.5
+    min_std: float = 0.05  # floor of the long-running spread, as a share of the long-running mean
 
     def validate(self) -> CalibrationSettings:
         """ConfigError naming the first setting out of range; returns self."""
@@ -86,10 +86,10 @@ class ScoreCalibrator:
 
     def __init__(self, settings: CalibrationSettings | None = None, state: dict | None = None):
         self.settings = (settings or CalibrationSettings()).validate()
-        self.n = 0                          # rows with a score seen so far
-        self.mean = 0.0                     # long-running mean of the short-term means
-        self.var = 0.0                      # long-running variance of the short-term means
-        self.recent: deque[float] = deque(maxlen=self.settings.short)   # last `short` cube roots
+        self.n = 0  # rows with a score seen so far
+        self.mean = 0.0  # long-running mean of the short-term means
+        self.var = 0.0  # long-running variance of the short-term means
+        self.recent: deque[float] = deque(maxlen=self.settings.short)  # last `short` cube roots
         if state is not None:
             self.load_state_dict(state)
 
@@ -116,11 +116,10 @@ class ScoreCalibrator:
 
     def update_many(self, raw: np.ndarray) -> np.ndarray:
         """Probabilities for consecutive raw scores (same as calling :meth:`update` on each)."""
-        return np.array([self.update(float(r)) for r in np.asarray(raw, dtype=np.float64).ravel()],
-                        dtype=np.float64)
+        return np.array([self.update(float(r)) for r in np.asarray(raw, dtype=np.float64).ravel()], dtype=np.float64)
 
     @classmethod
-    def from_state(cls, state: dict | None) -> "ScoreCalibrator":
+    def from_state(cls, state: dict | None) -> ScoreCalibrator:
         """A calibrator resumed from a :meth:`state_dict` (with the settings it records),
         or a fresh one with the default settings for None. ConfigError (one line) if the
         state does not make sense."""
@@ -137,8 +136,14 @@ class ScoreCalibrator:
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
         """JSON-ready state: resuming from it continues bit-identically."""
-        return {"version": STATE_VERSION, "settings": asdict(self.settings), "n": self.n, "mean": self.mean,
-                "var": self.var, "recent": list(self.recent)}
+        return {
+            "version": STATE_VERSION,
+            "settings": asdict(self.settings),
+            "n": self.n,
+            "mean": self.mean,
+            "var": self.var,
+            "recent": list(self.recent),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict` output; ConfigError (one line) if it does not fit."""
@@ -150,10 +155,18 @@ class ScoreCalibrator:
             n, mean, var = int(state["n"]), float(state["mean"]), float(state["var"])
             recent = [float(x) for x in state["recent"]]
         except (KeyError, TypeError, ValueError):
-            raise ConfigError("calibration state lacks n, mean, var or recent, or has values of the wrong type") from None
-        if n < 0 or var < 0 or not (math.isfinite(mean) and math.isfinite(var)) \
-                or len(recent) > self.settings.short or len(recent) > n or (n > 0 and not recent) \
-                or not all(math.isfinite(x) for x in recent):
+            raise ConfigError(
+                "calibration state lacks n, mean, var or recent, or has values of the wrong type"
+            ) from None
+        if (
+            n < 0
+            or var < 0
+            or not (math.isfinite(mean) and math.isfinite(var))
+            or len(recent) > self.settings.short
+            or len(recent) > n
+            or (n > 0 and not recent)
+            or not all(math.isfinite(x) for x in recent)
+        ):
             raise ConfigError("calibration state is inconsistent (counts, variance or recent scores)")
         self.n, self.mean, self.var = n, mean, var
         self.recent = deque(recent, maxlen=self.settings.short)

@@ -57,8 +57,9 @@ class ColdStartScorer:
         The stream after the fit.
     """
 
-    def __init__(self, detector=None, warmup: int = 750, on_error: str = "raise", threads: int | None = None,
-                 on_fit=None):
+    def __init__(
+        self, detector=None, warmup: int = 750, on_error: str = "raise", threads: int | None = None, on_fit=None
+    ):
         from .detector import Detector
 
         if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 1:
@@ -67,7 +68,7 @@ class ColdStartScorer:
             raise ConfigError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         self.template = copy.deepcopy(detector) if detector is not None else Detector(**MONITORING)
         self.warmup, self.on_error, self.threads, self.on_fit = int(warmup), on_error, threads, on_fit
-        self.pending: list = []     # the warm-up rows, until the fit
+        self.pending: list = []  # the warm-up rows, until the fit
         self.detector = None
         self.scorer = None
 
@@ -106,7 +107,7 @@ class ColdStartScorer:
         except DataError as exc:  # not a bad row that the stream could skip: it cannot start
             raise ConfigError(f"cold start: {exc}") from None
         scorer = detector.streaming(on_error=self.on_error, threads=self.threads)
-        scorer.update_many(frame)           # their events were answered already (not ready)
+        scorer.update_many(frame)  # their events were answered already (not ready)
         self.detector, self.scorer, self.pending = detector, scorer, []
         if self.on_fit is not None:
             self.on_fit(detector)
@@ -126,8 +127,13 @@ def _as_numbers(frame: pd.DataFrame) -> pd.DataFrame:
         column = out[name]
         if column.dtype != object:
             continue
-        missing = column.map(lambda v: v is None or (isinstance(v, str) and v.strip().lower() in _MISSING_TEXT)
-                             or (isinstance(v, float) and math.isnan(v)))
+        missing = column.map(
+            lambda v: (
+                v is None
+                or (isinstance(v, str) and v.strip().lower() in _MISSING_TEXT)
+                or (isinstance(v, float) and math.isnan(v))
+            )
+        )
         numbers = pd.to_numeric(column.where(~missing), errors="coerce")
         if numbers.notna().sum() == (~missing).sum() and (~missing).any():
             out[name] = numbers.astype(np.float64)

@@ -22,7 +22,7 @@ class Corruption:
     level: float = 0.1
 
     @classmethod
-    def parse(cls, spec: str) -> "Corruption":
+    def parse(cls, spec: str) -> Corruption:
         """Parse ``"gaussian:0.1"``, ``"mask:0.2"`` or ``"none"``."""
         kind, _, level = str(spec).partition(":")
         if kind not in KINDS:

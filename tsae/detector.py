@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import os
 import warnings
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +21,15 @@ from .calibration import ScoreCalibrator
 from .corruption import Corruption
 from .errors import ConfigError, DataError, NotFittedError, TsaeWarning
 from .events import EventRules
-from .frames import (GapFiller, choose_fit_columns, classify_columns, find_timestamp, is_label_column, read_labels,
-                     to_values)
+from .frames import (
+    GapFiller,
+    choose_fit_columns,
+    classify_columns,
+    find_timestamp,
+    is_label_column,
+    read_labels,
+    to_values,
+)
 from .header import validate_header
 from .io import read_table
 from .models import build_model, get_model_class
@@ -191,7 +197,7 @@ class Detector:
         self.progress = progress
 
     # ------------------------------------------------------------------ fit
-    def fit(self, data, source: str = "input") -> "Detector":
+    def fit(self, data, source: str = "input") -> Detector:
         """Learn the scaling, the window, the autoencoder and the threshold from
         normal data (a DataFrame, an array (n, channels), or a CSV/Parquet path).
 
@@ -213,8 +219,11 @@ class Detector:
         frame, source = _as_frame(data, source)
         timestamp = find_timestamp(frame, self.timestamp, source)
         # An array's columns have no names to leave out by: all of them are channels.
-        columns = self.columns if self.columns is not None or isinstance(data, (pd.DataFrame, str, Path)) \
+        columns = (
+            self.columns
+            if self.columns is not None or isinstance(data, (pd.DataFrame, str, Path))
             else list(frame.columns)
+        )
         chosen = choose_fit_columns(frame, timestamp, columns, source)
         values = GapFiller(self.max_gap).fill(chosen.values, 0, source, chosen.channels)
         window = self._resolve_window(values, source)
@@ -224,11 +233,13 @@ class Detector:
 
         scaler = Scaler(self.scaling).fit(values[:n_train])
         module, params, training, weights, val_scores = self._train(
-            scaler.transform(values), n_train, window, corruption, config, device)
+            scaler.transform(values), n_train, window, corruption, config, device
+        )
         calibrator = ScoreCalibrator()
         val_probability = calibrator.update_many(val_scores)
-        threshold = copy.deepcopy(threshold).fit(val_probability if getattr(threshold, "on_probability", False)
-                                                 else val_scores)
+        threshold = copy.deepcopy(threshold).fit(
+            val_probability if getattr(threshold, "on_probability", False) else val_scores
+        )
         _warn_thin_tail(threshold, val_scores, source)
         training.update(rows=len(values), train_rows=n_train, val_rows=n_val)
         self.timestamp_, self.channels_, self.ignored_columns_ = timestamp, chosen.channels, list(chosen.left_out)
@@ -238,16 +249,24 @@ class Detector:
         self.calibration_, self.learning_ = calibrator.state_dict(), learning
         return self
 
-    def _train(self, scaled: np.ndarray, n_train: int, window: int, corruption: Corruption, config: TrainConfig,
-               device: torch.device) -> tuple:
+    def _train(
+        self,
+        scaled: np.ndarray,
+        n_train: int,
+        window: int,
+        corruption: Corruption,
+        config: TrainConfig,
+        device: torch.device,
+    ) -> tuple:
         """Build and train the model on ``scaled[:n_train]`` (the rest validates); return
         (module, model params, training summary, channel weights, validation scores)."""
         train, val = scaled[:n_train], scaled[n_train:]
         with torch_threads(self.threads):
             torch.manual_seed(self.seed)
             module, params = build_model(self.model, scaled.shape[1], window, self.model_params)
-            training = train_autoencoder(module, train, val, window, corruption, config, device, self.seed,
-                                         self.progress)
+            training = train_autoencoder(
+                module, train, val, window, corruption, config, device, self.seed, self.progress
+            )
             weights = channel_error_weights(module, val, window, device)
             scorer = PointScorer(module, window, scaled.shape[1], device, self.score_mode, MIN_BATCH, weights)
             val_scores = np.concatenate([scorer.push(val), scorer.flush()])
@@ -285,8 +304,14 @@ class Detector:
         values = self.prepare(frame, source)
         with torch_threads(self.threads):
             result = self._assess_scaled(self.scaler_.transform(values))
-        return pd.DataFrame({"score": result.score, "probability": result.probability,
-                             "is_anomaly": self.events_.apply(result.is_anomaly)}, index=frame.index)
+        return pd.DataFrame(
+            {
+                "score": result.score,
+                "probability": result.probability,
+                "is_anomaly": self.events_.apply(result.is_anomaly),
+            },
+            index=frame.index,
+        )
 
     def predict(self, data, source: str = "input") -> pd.Series:
         """Boolean anomaly flag per row (``assess(data)["is_anomaly"]``)."""
@@ -297,12 +322,19 @@ class Detector:
         ``probability`` threshold flags probabilities: use :meth:`assess`."""
         self._check_fitted()
         if getattr(self.threshold_, "on_probability", False):
-            raise ConfigError("the probability threshold flags calibrated probabilities, not raw scores: "
-                              "use Detector.assess")
+            raise ConfigError(
+                "the probability threshold flags calibrated probabilities, not raw scores: use Detector.assess"
+            )
         return self.events_.apply(self.threshold_(scores))
 
-    def calibrate(self, data, threshold: str | Threshold = "pr", labels=None, label_column: str | None = None,
-                  source: str = "input") -> "Detector":
+    def calibrate(
+        self,
+        data,
+        threshold: str | Threshold = "pr",
+        labels=None,
+        label_column: str | None = None,
+        source: str = "input",
+    ) -> Detector:
         """Refit the threshold on the scores of ``data``. The model is unchanged. Returns self.
 
         Labels (needed by ``pr``) come from ``labels`` or the ``label_column`` of ``data``,
@@ -333,8 +365,11 @@ class Detector:
         scores, flags = assessed["score"].to_numpy(), assessed["is_anomaly"].to_numpy()
         valid = np.isfinite(scores)  # causal mode: the first window-1 points have no score
         result = evaluate(labels[valid], scores[valid])
-        result["at_threshold"] = {**point_f1(labels, flags), "cutoff": self.threshold_.cutoff_,
-                                  "flagged": int(flags.sum())}
+        result["at_threshold"] = {
+            **point_f1(labels, flags),
+            "cutoff": self.threshold_.cutoff_,
+            "flagged": int(flags.sum()),
+        }
         result["rows"], result["anomalous_rows"] = len(labels), int(labels.sum())
         return result
 
@@ -346,7 +381,9 @@ class Detector:
         drop = [c for c in frame.columns if (c == label_column or is_label_column(c)) and c not in channels]
         return frame.drop(columns=drop) if drop else frame
 
-    def prepare(self, frame: pd.DataFrame, source: str = "input", gaps: GapFiller | None = None, first_row: int = 0) -> np.ndarray:
+    def prepare(
+        self, frame: pd.DataFrame, source: str = "input", gaps: GapFiller | None = None, first_row: int = 0
+    ) -> np.ndarray:
         """Check ``frame``'s columns against the fitted ones (see ``check_columns``) and
         return its values (n, channels) with gaps filled; errors name the file, column
         and row."""
@@ -367,8 +404,10 @@ class Detector:
         """
         missing = [c for c in self.channels_ if c not in frame.columns]
         if missing:
-            raise DataError(f"{source} lacks column(s) {_names(missing)} the model was fitted on "
-                            f"(expected: {_names(self.channels_)})")
+            raise DataError(
+                f"{source} lacks column(s) {_names(missing)} the model was fitted on "
+                f"(expected: {_names(self.channels_)})"
+            )
         if self.columns is not None:
             return  # explicitly chosen columns: others are simply ignored
         timestamp = self.timestamp_ if self.timestamp_ in frame.columns else find_timestamp(frame, None, source)
@@ -376,18 +415,29 @@ class Detector:
         found, _ = classify_columns(frame, timestamp)
         extra = [c for c in found if c not in self.channels_ and c not in ignored]
         if extra:
-            raise DataError(f"{source} has column(s) {_names(extra)} the model was not fitted on "
-                            f"(expected: {_names(self.channels_)}; choose columns at fit time with columns=...)")
+            raise DataError(
+                f"{source} has column(s) {_names(extra)} the model was not fitted on "
+                f"(expected: {_names(self.channels_)}; choose columns at fit time with columns=...)"
+            )
         order = [c for c in frame.columns if c in self.channels_]
         if order != self.channels_:
-            raise DataError(f"{source} has the fitted columns in a different order: "
-                            f"{_names(order)} (expected: {_names(self.channels_)})")
+            raise DataError(
+                f"{source} has the fitted columns in a different order: "
+                f"{_names(order)} (expected: {_names(self.channels_)})"
+            )
 
     def point_scorer(self, min_batch: int = MIN_BATCH) -> PointScorer:
         """A fresh block-wise scorer of raw scores over scaled values (no calibration, no learning)."""
         self._check_fitted()
-        return PointScorer(self.module_, self.window_, self.n_features_in_, self.device_, self.score_mode, min_batch,
-                           self.channel_weights_)
+        return PointScorer(
+            self.module_,
+            self.window_,
+            self.n_features_in_,
+            self.device_,
+            self.score_mode,
+            min_batch,
+            self.channel_weights_,
+        )
 
     def monitor(self, min_batch: int = MIN_BATCH, learning="model"):
         """A fresh :class:`tsae.monitor.Monitor` (scores, probabilities, flags, learning)
@@ -396,8 +446,9 @@ class Detector:
 
         return Monitor(self, min_batch=min_batch, learning=learning)
 
-    def streaming(self, state: dict | None = None, on_error: str = "raise", threads: int | None = None,
-                  learning="model"):
+    def streaming(
+        self, state: dict | None = None, on_error: str = "raise", threads: int | None = None, learning="model"
+    ):
         """A :class:`tsae.streaming.StreamingScorer` for this detector (resumed from
         ``state`` if given; ``learning`` as there)."""
         from .streaming import StreamingScorer
@@ -433,8 +484,12 @@ class Detector:
             "threshold": self.threshold_.to_dict(),
             "events": self.events_.to_dict(),
             "calibration": self.calibration_,
-            "settings": {"noise": self.noise, "seed": int(self.seed), "val_fraction": self.val_fraction,
-                         "learning": None if self.learning_ is None else self.learning_.to_dict()},
+            "settings": {
+                "noise": self.noise,
+                "seed": int(self.seed),
+                "val_fraction": self.val_fraction,
+                "learning": None if self.learning_ is None else self.learning_.to_dict(),
+            },
             "training": self.training_,
         }
 
@@ -447,16 +502,23 @@ class Detector:
         save_model_file(path, header, weights, expect)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike, device: str = "auto", threads: int | None = None) -> "Detector":
+    def from_file(cls, path: str | os.PathLike, device: str = "auto", threads: int | None = None) -> Detector:
         """Load a model file written by ``save``; see ``tsae.load``."""
         header, weights = load_model_file(path)
         validate_header(header, weights, path)  # nothing below can fail on the file's content
         channels = header["channels"]
         det = cls(
-            header["model"]["name"], window=header["window"], score_mode=header["score_mode"],
-            scaling=header["scaler"]["method"], model_params=header["model"]["params"],
-            max_gap=header["max_gap"], columns=channels if header["columns_explicit"] else None,
-            timestamp=header["timestamp"], device=device, threads=threads, **header["settings"],
+            header["model"]["name"],
+            window=header["window"],
+            score_mode=header["score_mode"],
+            scaling=header["scaler"]["method"],
+            model_params=header["model"]["params"],
+            max_gap=header["max_gap"],
+            columns=channels if header["columns_explicit"] else None,
+            timestamp=header["timestamp"],
+            device=device,
+            threads=threads,
+            **header["settings"],
         )
         det.timestamp_, det.channels_ = header["timestamp"], channels
         det.ignored_columns_ = header.get("ignored_columns", [])  # absent in files written before it existed
@@ -522,7 +584,9 @@ def _event_rules(events) -> EventRules:
     if isinstance(events, dict):
         unknown = set(events) - {"merge_gap", "min_length", "cooldown"}
         if unknown:
-            raise ConfigError(f"events has no rule {', '.join(sorted(unknown))}; rules: merge_gap, min_length, cooldown")
+            raise ConfigError(
+                f"events has no rule {', '.join(sorted(unknown))}; rules: merge_gap, min_length, cooldown"
+            )
         return EventRules(**events)
     raise ConfigError(f"events must be an EventRules, a dict or None, got {events!r}")
 
@@ -535,9 +599,13 @@ def _warn_thin_tail(threshold: Threshold, val_scores: np.ndarray, source: str) -
     scores = val_scores[np.isfinite(val_scores)]
     above = int((scores >= threshold.cutoff_).sum())
     if above < MIN_TAIL_SCORES:
-        warnings.warn(f"{source}: the cutoff {threshold.cutoff_:.4g} ({threshold}) rests on {above} of "
-                      f"{len(scores)} validation scores, too few to trust; fit on more normal rows, or "
-                      f"set it on more data with calibrate", TsaeWarning, stacklevel=3)
+        warnings.warn(
+            f"{source}: the cutoff {threshold.cutoff_:.4g} ({threshold}) rests on {above} of "
+            f"{len(scores)} validation scores, too few to trust; fit on more normal rows, or "
+            f"set it on more data with calibrate",
+            TsaeWarning,
+            stacklevel=3,
+        )
 
 
 def _names(columns) -> str:
@@ -584,7 +652,7 @@ def _min_rows(window: int, val_fraction: float) -> int:
 
 def _longest_window(n_rows: int, val_fraction: float) -> int:
     """Longest window that ``n_rows`` rows suffice for (the inverse of ``_min_rows``)."""
-    both = (n_rows - MIN_TRAIN_WINDOWS - MIN_VAL_WINDOWS) // 2 + 1   # validation enlarged to its minimum
+    both = (n_rows - MIN_TRAIN_WINDOWS - MIN_VAL_WINDOWS) // 2 + 1  # validation enlarged to its minimum
     train = n_rows - int(round(n_rows * val_fraction)) - MIN_TRAIN_WINDOWS + 1  # validation at val_fraction
     return min(both, train)
 
@@ -596,8 +664,10 @@ def _too_short(source: str, n_rows: int, window: int, val_fraction: float, autom
     which = " (the shortest automatic window)" if automatic else ""
     by_windows = 2 * (window - 1) + MIN_TRAIN_WINDOWS + MIN_VAL_WINDOWS
     held_out = f" with val_fraction {val_fraction:g}" if need > by_windows else ""
-    return (f"{source} has {n_rows} rows; window {window}{which} needs at least {need} rows "
-            f"({MIN_TRAIN_WINDOWS} training + {MIN_VAL_WINDOWS} validation windows{held_out})")
+    return (
+        f"{source} has {n_rows} rows; window {window}{which} needs at least {need} rows "
+        f"({MIN_TRAIN_WINDOWS} training + {MIN_VAL_WINDOWS} validation windows{held_out})"
+    )
 
 
 # ---------------------------------------------------------------- options
@@ -610,8 +680,11 @@ def _is_real(value) -> bool:
 
 
 def _valid_events(value) -> bool:
-    return value is None or isinstance(value, EventRules) or (
-        isinstance(value, dict) and all(isinstance(key, str) for key in value))
+    return (
+        value is None
+        or isinstance(value, EventRules)
+        or (isinstance(value, dict) and all(isinstance(key, str) for key in value))
+    )
 
 
 # (option, what it must be, test); the training settings are TrainConfig's to check.

@@ -54,7 +54,7 @@ class EventRules:
         spans = runs(flags)
         if self.merge_gap and len(spans) > 1:
             gaps = spans[1:, 0] - spans[:-1, 1] - 1
-            new = np.concatenate([[True], gaps > self.merge_gap])   # does span i start a new event?
+            new = np.concatenate([[True], gaps > self.merge_gap])  # does span i start a new event?
             spans = np.stack([spans[new, 0], np.maximum.reduceat(spans[:, 1], np.flatnonzero(new))], axis=1)
         spans = spans[spans[:, 1] - spans[:, 0] + 1 >= self.min_length]
         out = np.zeros_like(flags)
@@ -70,7 +70,7 @@ class EventRules:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "EventRules":
+    def from_dict(cls, d: dict) -> EventRules:
         """Rebuild rules from :meth:`to_dict` output (the model header's ``events``).
 
         Raises
@@ -90,10 +90,15 @@ def events_table(flags: np.ndarray, scores: np.ndarray, timestamps=None) -> pd.D
     spans = runs(flags)
     scores = np.asarray(scores, dtype=np.float64)
     peaks = np.array([s + int(np.nanargmax(scores[s : e + 1])) for s, e in spans], dtype=np.int64)
-    table = pd.DataFrame({
-        "start": spans[:, 0], "end": spans[:, 1], "length": spans[:, 1] - spans[:, 0] + 1,
-        "peak_score": scores[peaks] if len(peaks) else np.zeros(0), "peak_row": peaks,
-    })
+    table = pd.DataFrame(
+        {
+            "start": spans[:, 0],
+            "end": spans[:, 1],
+            "length": spans[:, 1] - spans[:, 0] + 1,
+            "peak_score": scores[peaks] if len(peaks) else np.zeros(0),
+            "peak_row": peaks,
+        }
+    )
     if timestamps is not None:
         ts = np.asarray(timestamps)
         for col, idx in (("start_time", spans[:, 0]), ("end_time", spans[:, 1]), ("peak_time", peaks)):

@@ -16,8 +16,9 @@ from .runtime import torch_threads
 def check_channel_names(columns: list[str], channels: list) -> None:
     """DataError unless ``columns`` names each of the model's ``channels`` once (any order)."""
     if set(columns) != set(channels) or len(columns) != len(channels):
-        raise DataError(f"columns {', '.join(map(str, columns))} must name the model's channels: "
-                        f"{', '.join(map(str, channels))}")
+        raise DataError(
+            f"columns {', '.join(map(str, columns))} must name the model's channels: {', '.join(map(str, channels))}"
+        )
 
 
 def select_columns(frame: pd.DataFrame, detector, columns: list[str] | None, keep=(), source: str = "input"):
@@ -31,14 +32,16 @@ def select_columns(frame: pd.DataFrame, detector, columns: list[str] | None, kee
     check_channel_names(columns, channels)
     absent = [c for c in channels if c not in frame.columns]
     if absent:
-        raise DataError(f"{source} has no column(s) {', '.join(absent)} (columns: "
-                        f"{', '.join(map(str, frame.columns))})")
+        raise DataError(
+            f"{source} has no column(s) {', '.join(absent)} (columns: {', '.join(map(str, frame.columns))})"
+        )
     stamp = [detector.timestamp_] if detector.timestamp_ in frame.columns else []
     return frame[stamp + channels + [c for c in keep if c in frame.columns and c not in channels]]
 
 
-def iter_file_scores(detector, path, chunk_rows: int = 100_000, columns: list[str] | None = None,
-                     sep: str | None = None):
+def iter_file_scores(
+    detector, path, chunk_rows: int = 100_000, columns: list[str] | None = None, sep: str | None = None
+):
     """Yield ``(assessment, timestamps or None)`` blocks for every row of ``path``, in
     order (``tsae.monitor.Assessment``: score, probability, flags before event rules).
 
@@ -58,7 +61,7 @@ def iter_file_scores(detector, path, chunk_rows: int = 100_000, columns: list[st
         if not pending:
             return result, None
         stamps = pd.concat(pending, ignore_index=True)
-        pending = [stamps.iloc[len(result):]]
+        pending = [stamps.iloc[len(result) :]]
         return result, stamps.iloc[: len(result)].to_numpy()
 
     for chunk in iter_table_chunks(path, chunk_rows, sep=sep):
@@ -74,8 +77,15 @@ def iter_file_scores(detector, path, chunk_rows: int = 100_000, columns: list[st
     yield block(monitor.flush())
 
 
-def score_file(detector, path, out=None, chunk_rows: int = 100_000, events: bool = False,
-               columns: list[str] | None = None, sep: str | None = None) -> dict:
+def score_file(
+    detector,
+    path,
+    out=None,
+    chunk_rows: int = 100_000,
+    events: bool = False,
+    columns: list[str] | None = None,
+    sep: str | None = None,
+) -> dict:
     """Score every row of ``path`` with a fitted ``detector`` and write
     ``[timestamp,] score, probability, is_anomaly`` to ``out`` (CSV or Parquet by suffix; None or
     "-" for CSV on stdout), or with ``events=True`` one row per anomalous event

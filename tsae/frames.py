@@ -23,9 +23,21 @@ import pyarrow as pa
 
 from tsae.errors import ConfigError, DataError
 
-__all__ = ["LABEL_COLUMNS", "TIMESTAMP_NAMES", "FLOAT32_MAX", "FitColumns", "find_timestamp", "is_label_column",
-           "classify_columns", "find_value_columns", "choose_fit_columns", "find_label_column", "read_labels",
-           "to_values", "GapFiller"]
+__all__ = [
+    "LABEL_COLUMNS",
+    "TIMESTAMP_NAMES",
+    "FLOAT32_MAX",
+    "FitColumns",
+    "find_timestamp",
+    "is_label_column",
+    "classify_columns",
+    "find_value_columns",
+    "choose_fit_columns",
+    "find_label_column",
+    "read_labels",
+    "to_values",
+    "GapFiller",
+]
 
 #: Column names (case-insensitive) that hold labels and are never value columns by default.
 LABEL_COLUMNS = ("label", "labels", "anomaly", "is_anomaly", "changepoint", "attack", "fault")
@@ -303,8 +315,10 @@ class FitColumns(NamedTuple):
             listed = ", ".join(f"{name} ({why})" for name, why in self.left_out.items())
             messages.append(f"{source}: left out column(s) {listed}; choose the columns explicitly to use them")
         if self.constant:
-            messages.append(f"{source}: column(s) {', '.join(self.constant)} are constant in the training data, "
-                            "so any change in them will look anomalous")
+            messages.append(
+                f"{source}: column(s) {', '.join(self.constant)} are constant in the training data, "
+                "so any change in them will look anomalous"
+            )
         return messages
 
 
@@ -369,8 +383,7 @@ def choose_fit_columns(
     left_out.update({chosen[j]: f"constant {constant[j]:g}" for j in flags})
     left_out = {name: left_out[name] for name in df.columns if name in left_out}  # table order
     keep = [j for j in range(len(chosen)) if j not in flags]
-    return FitColumns([chosen[j] for j in keep], values[:, keep], left_out,
-                      [chosen[j] for j in keep if j in constant])
+    return FitColumns([chosen[j] for j in keep], values[:, keep], left_out, [chosen[j] for j in keep if j in constant])
 
 
 def _first_row(df: pd.DataFrame, mask: np.ndarray) -> object:
@@ -386,8 +399,10 @@ def _check_finite(column: np.ndarray, df: pd.DataFrame, name: str, source: str) 
         huge = np.isinf(column.astype(np.float32))  # beyond FLOAT32_MAX by more than float32's rounding
     if huge.any():
         pos = int(np.argmax(huge))
-        raise DataError(f"{source}: column '{name}' has {column[pos]:g} at row {df.index[pos]}, beyond the "
-                        f"float32 range the model computes in (largest magnitude {FLOAT32_MAX:.7g})")
+        raise DataError(
+            f"{source}: column '{name}' has {column[pos]:g} at row {df.index[pos]}, beyond the "
+            f"float32 range the model computes in (largest magnitude {FLOAT32_MAX:.7g})"
+        )
 
 
 def to_values(df: pd.DataFrame, columns: Sequence[str], source: str = "input") -> np.ndarray:
@@ -480,9 +495,11 @@ class GapFiller:
 
     def state_dict(self) -> dict:
         """JSON-ready state (last valid value and open run length per column)."""
-        return {"max_gap": self.max_gap,
-                "last": None if self._last is None else [None if np.isnan(v) else float(v) for v in self._last],
-                "open": None if self._open is None else [int(v) for v in self._open]}
+        return {
+            "max_gap": self.max_gap,
+            "last": None if self._last is None else [None if np.isnan(v) else float(v) for v in self._last],
+            "open": None if self._open is None else [int(v) for v in self._open],
+        }
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` returned."""
@@ -670,8 +687,9 @@ def read_labels(df: pd.DataFrame, column: str | None = None, source: str = "inpu
     """
     name = find_label_column(df, column, source)
     if name is None:
-        raise DataError(f"{source} has no label column (looked for {', '.join(LABEL_COLUMNS)}; "
-                        f"columns: {_listing(df)})")
+        raise DataError(
+            f"{source} has no label column (looked for {', '.join(LABEL_COLUMNS)}; columns: {_listing(df)})"
+        )
     values = to_values(df, [name], source)[:, 0]
     bad = ~np.isin(values, (0.0, 1.0))
     if bad.any():

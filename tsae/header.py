@@ -45,16 +45,38 @@ from typing import Any
 
 from .errors import ConfigError, ModelFileError
 
-__all__ = ["validate_header", "check_dict", "check_int", "check_number", "check_numbers", "check_choice",
-           "check_names"]
+__all__ = ["validate_header", "check_dict", "check_int", "check_number", "check_numbers", "check_choice", "check_names"]
 
 _INT64_MAX = 2**63 - 1
-_REQUIRED = ("tsae_version", "model", "channels", "columns_explicit", "timestamp", "window", "score_mode",
-             "scaler", "max_gap", "threshold", "events", "settings", "training")
+_REQUIRED = (
+    "tsae_version",
+    "model",
+    "channels",
+    "columns_explicit",
+    "timestamp",
+    "window",
+    "score_mode",
+    "scaler",
+    "max_gap",
+    "threshold",
+    "events",
+    "settings",
+    "training",
+)
 # Known entries of the free-form training summary, and what each must be.
-_TRAINING_TYPES = {"config": dict, "noise": str, "history": list, "seed": int, "epochs_run": int,
-                   "best_epoch": int, "rows": int, "train_rows": int, "val_rows": int,
-                   "seconds": float, "best_val_loss": float}
+_TRAINING_TYPES = {
+    "config": dict,
+    "noise": str,
+    "history": list,
+    "seed": int,
+    "epochs_run": int,
+    "best_epoch": int,
+    "rows": int,
+    "train_rows": int,
+    "val_rows": int,
+    "seconds": float,
+    "best_val_loss": float,
+}
 
 
 def validate_header(header: Mapping[str, Any], weights: Mapping[str, Any], path: str | os.PathLike) -> None:
@@ -97,8 +119,9 @@ def _check_header(header: Mapping[str, Any]) -> tuple[dict, str]:
     channels = check_names(header["channels"], "channels", nonempty=True, unique=True)
     _check_bool(header["columns_explicit"], "columns_explicit")
     if header["timestamp"] is not None and not _is_name(header["timestamp"]):
-        raise ConfigError(f"field 'timestamp' must be a column name (a string) or null, "
-                          f"got {_show(header['timestamp'])}")
+        raise ConfigError(
+            f"field 'timestamp' must be a column name (a string) or null, got {_show(header['timestamp'])}"
+        )
     window = check_int(header["window"], "window", low=2)
     _check_score_mode(header["score_mode"])
     Scaler.from_dict(header["scaler"], n_channels=len(channels))
@@ -128,7 +151,6 @@ def _check_score_mode(value: Any) -> None:
 def _check_settings(settings: Any) -> None:
     """The fit settings a refit would reuse: noise spec, seed and validation fraction."""
     from .corruption import Corruption
-
     from .options import LearningSettings
 
     check_dict(settings, "settings", ("noise", "seed", "val_fraction"), optional=("learning",))
@@ -220,8 +242,9 @@ def _check_weights(expected: Mapping[str, Any], weights: Mapping[str, Any], mode
 # ------------------------------------------------------------------ checkers
 
 
-def check_dict(value: Any, field: str, required: Sequence[str], optional: Collection[str] = (),
-               closed: bool = True) -> dict:
+def check_dict(
+    value: Any, field: str, required: Sequence[str], optional: Collection[str] = (), closed: bool = True
+) -> dict:
     """Check that a field is a JSON object with the ``required`` keys.
 
     Parameters
@@ -269,8 +292,9 @@ def check_int(value: Any, field: str, low: int = 0) -> int:
     return value
 
 
-def check_number(value: Any, field: str, low: float | None = None, high: float | None = None,
-                 finite: bool = True) -> float:
+def check_number(
+    value: Any, field: str, low: float | None = None, high: float | None = None, finite: bool = True
+) -> float:
     """Check that a field is a real number (int or float, not a bool), finite
     unless ``finite`` is False, and strictly between ``low`` and ``high`` when given;
     return it as a float."""
@@ -316,8 +340,7 @@ def check_names(value: Any, field: str, nonempty: bool = False, unique: bool = F
     ok = isinstance(value, list) and all(_is_name(item) for item in value)
     if not ok or (nonempty and not value):
         at_least = "a non-empty" if nonempty else "a"
-        raise ConfigError(f"field '{field}' must be {at_least} list of column names (strings), "
-                          f"got {_show(value)}")
+        raise ConfigError(f"field '{field}' must be {at_least} list of column names (strings), got {_show(value)}")
     seen: set[str | int] = set()
     for item in value:
         if unique and item in seen:

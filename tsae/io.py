@@ -156,7 +156,7 @@ def _check_readable(path: str | os.PathLike) -> str:
 
 
 def _check_sep(sep: str | None) -> None:
-    if sep is not None and (not isinstance(sep, str) or len(sep) != 1 or sep in "\"\r\n"):
+    if sep is not None and (not isinstance(sep, str) or len(sep) != 1 or sep in '"\r\n'):
         raise ConfigError(f"sep must be one character such as ',' ';' or '\\t' (or None to detect it), got {sep!r}")
 
 
@@ -735,9 +735,7 @@ def _chain(first: pd.DataFrame, rest: Iterator[pd.DataFrame]) -> Iterator[pd.Dat
     yield from rest
 
 
-def _widen_buffered(
-    path: str | os.PathLike, batches: list[pa.RecordBatch], schema: pa.Schema
-) -> list[pa.RecordBatch]:
+def _widen_buffered(path: str | os.PathLike, batches: list[pa.RecordBatch], schema: pa.Schema) -> list[pa.RecordBatch]:
     """Cast batches read earlier to the wider ``schema`` of a later batch."""
     try:
         return [batch if batch.schema == schema else batch.cast(schema) for batch in batches]

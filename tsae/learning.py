@@ -63,19 +63,27 @@ class ContinualLearner:
     rows observed); ``train()`` takes one update's optimiser steps.
     """
 
-    def __init__(self, module: torch.nn.Module, window: int, n_channels: int, settings: LearningSettings,
-                 corruption: Corruption, seed: int, device: torch.device):
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        window: int,
+        n_channels: int,
+        settings: LearningSettings,
+        corruption: Corruption,
+        seed: int,
+        device: torch.device,
+    ):
         self.module, self.window, self.settings = module, window, settings
         self.corruption, self.seed, self.device = corruption, int(seed), device
-        self.rows = np.zeros((settings.buffer, n_channels), dtype=np.float32)   # ring buffer of scaled rows
-        self.normal = np.zeros(settings.buffer, dtype=bool)                      # their judgements
-        self.seen = 0        # rows observed so far (row r sits at r % buffer)
-        self.updates = 0     # train() calls so far
+        self.rows = np.zeros((settings.buffer, n_channels), dtype=np.float32)  # ring buffer of scaled rows
+        self.normal = np.zeros(settings.buffer, dtype=bool)  # their judgements
+        self.seen = 0  # rows observed so far (row r sits at r % buffer)
+        self.updates = 0  # train() calls so far
         self.optim = torch.optim.Adam(module.parameters(), lr=settings.lr)
 
     def observe(self, rows: np.ndarray) -> None:
         """Add scaled rows (k, C) (not judged yet)."""
-        rows = rows[-self.settings.buffer:]
+        rows = rows[-self.settings.buffer :]
         at = (self.seen + np.arange(len(rows))) % self.settings.buffer
         self.rows[at], self.normal[at] = rows, False
         self.seen += len(rows)
@@ -102,17 +110,17 @@ class ContinualLearner:
         if len(rows) < w:
             return 0
         bad = np.concatenate([[0], np.cumsum(~normal)])
-        starts = np.flatnonzero(bad[w:] - bad[:-w] == 0)          # windows of normal rows only
+        starts = np.flatnonzero(bad[w:] - bad[:-w] == 0)  # windows of normal rows only
         if len(starts) == 0:
             return 0
         rng = np.random.default_rng([self.seed, self.updates])
         gen = torch.Generator(device=self.device).manual_seed(self.seed * 1_000_003 + self.updates)
-        data = torch.from_numpy(rows).to(self.device)                                 # (m, C)
+        data = torch.from_numpy(rows).to(self.device)  # (m, C)
         self.module.train()
         with torch.enable_grad():
             for _ in range(s.steps):
                 picked = torch.as_tensor(rng.choice(starts, size=s.batch), device=self.device)
-                clean = gather_windows(data, picked, w)                                 # (batch, W, C)
+                clean = gather_windows(data, picked, w)  # (batch, W, C)
                 loss = torch.nn.functional.mse_loss(self.module(self.corruption(clean, gen)), clean)
                 self.optim.zero_grad(set_to_none=True)
                 loss.backward()
@@ -126,31 +134,43 @@ class ContinualLearner:
         states = [self.optim.state.get(p) for p in params]
         if not states or any(not st for st in states):
             return None
-        return {"step": int(states[0]["step"]), "exp_avg": pack(st["exp_avg"] for st in states),
-                "exp_avg_sq": pack(st["exp_avg_sq"] for st in states)}
+        return {
+            "step": int(states[0]["step"]),
+            "exp_avg": pack(st["exp_avg"] for st in states),
+            "exp_avg_sq": pack(st["exp_avg_sq"] for st in states),
+        }
 
     def state_dict(self) -> dict:
         """JSON-ready state: settings, counters, the buffer and its judgements, the
         weights and Adam's moments (base64 float32)."""
         rows, normal = self._ordered()
-        return {"settings": self.settings.to_dict(), "seen": self.seen, "updates": self.updates,
-                "rows": rows.tolist(), "normal": normal.tolist(),
-                "weights": pack(self.module.state_dict().values()), "adam": self._adam()}
+        return {
+            "settings": self.settings.to_dict(),
+            "seen": self.seen,
+            "updates": self.updates,
+            "rows": rows.tolist(),
+            "normal": normal.tolist(),
+            "weights": pack(self.module.state_dict().values()),
+            "adam": self._adam(),
+        }
 
     def load_state_dict(self, state) -> None:
         """Restore :meth:`state_dict` output, checked whole first (ConfigError naming the
         field; the learner is left as it was)."""
         check_dict(state, "learning", _STATE_KEYS)
         if state["settings"] != self.settings.to_dict():
-            raise ConfigError(f"field 'learning.settings' is {state['settings']!r:.120}; this stream learns with "
-                              f"{self.settings.to_dict()!r:.120}")
+            raise ConfigError(
+                f"field 'learning.settings' is {state['settings']!r:.120}; this stream learns with "
+                f"{self.settings.to_dict()!r:.120}"
+            )
         seen, updates = check_int(state["seen"], "learning.seen"), check_int(state["updates"], "learning.updates")
         m = min(seen, self.settings.buffer)
         try:
             rows = np.asarray(state["rows"], dtype=np.float32).reshape(m, self.rows.shape[1])
         except (TypeError, ValueError):
-            raise ConfigError(f"field 'learning.rows' must hold the last {m} rows of {self.rows.shape[1]} "
-                              f"values") from None
+            raise ConfigError(
+                f"field 'learning.rows' must hold the last {m} rows of {self.rows.shape[1]} values"
+            ) from None
         normal = state["normal"]
         if not isinstance(normal, list) or len(normal) != m or not all(isinstance(v, bool) for v in normal):
             raise ConfigError(f"field 'learning.normal' must hold {m} true/false judgements")
@@ -163,8 +183,10 @@ class ContinualLearner:
         if adam is not None:
             check_dict(adam, "learning.adam", ("step", "exp_avg", "exp_avg_sq"))
             step = check_int(adam["step"], "learning.adam.step")
-            moments = (unpack(adam["exp_avg"], params, "learning.adam.exp_avg"),
-                       unpack(adam["exp_avg_sq"], params, "learning.adam.exp_avg_sq"))
+            moments = (
+                unpack(adam["exp_avg"], params, "learning.adam.exp_avg"),
+                unpack(adam["exp_avg_sq"], params, "learning.adam.exp_avg_sq"),
+            )
             if any((v < 0).any() for v in moments[1]):
                 raise ConfigError("field 'learning.adam.exp_avg_sq' holds a negative value")
         # everything checked: restore

@@ -103,9 +103,7 @@ def _check(labels, scores, *, need_negative: bool = False, scores_name: str = "s
     y = _labels_array(labels)
     s = _scores_array(scores, scores_name)
     if y.shape[0] != s.shape[0]:
-        raise DataError(
-            f"labels and {scores_name} must have the same length, got {y.shape[0]} and {s.shape[0]}"
-        )
+        raise DataError(f"labels and {scores_name} must have the same length, got {y.shape[0]} and {s.shape[0]}")
     if not y.any():
         raise DataError("labels contain no anomaly (1); this metric needs at least one")
     if need_negative and y.all():
@@ -385,8 +383,8 @@ def vus_pr(labels, scores, sliding_window: int = 100, *, n_thresholds: int = 250
     return _vus_checked(labels, scores, sliding_window, n_thresholds)[1]
 
 
-vus_roc.__doc__ = "Volume under the range-ROC surface (TSB-AD \"VUS-ROC\")." + _VUS_DOC
-vus_pr.__doc__ = "Volume under the range-PR surface (TSB-AD \"VUS-PR\")." + _VUS_DOC
+vus_roc.__doc__ = 'Volume under the range-ROC surface (TSB-AD "VUS-ROC").' + _VUS_DOC
+vus_pr.__doc__ = 'Volume under the range-PR surface (TSB-AD "VUS-PR").' + _VUS_DOC
 
 
 # -------------------------------------------------------------- threshold metrics

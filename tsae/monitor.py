@@ -52,7 +52,7 @@ class Assessment:
         return len(self.score)
 
     @classmethod
-    def concat(cls, parts: list["Assessment"]) -> "Assessment":
+    def concat(cls, parts: list[Assessment]) -> Assessment:
         if not parts:
             return cls(np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool), np.zeros(0, dtype=bool))
         return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in cls.__dataclass_fields__))
@@ -79,26 +79,47 @@ class Monitor:
 
     def __init__(self, detector, min_batch: int = MIN_BATCH, learning="model"):
         detector._check_fitted()
-        settings = detector.learning_ if isinstance(learning, str) and learning == "model" \
+        settings = (
+            detector.learning_
+            if isinstance(learning, str) and learning == "model"
             else LearningSettings.parse(learning)
+        )
         module = detector.module_
         batch_size = 512
         if settings is not None:
             module, min_batch, batch_size = copy.deepcopy(module), 1, 1
         self.learning = settings
-        self.scorer = PointScorer(module, detector.window_, detector.n_features_in_, detector.device_,
-                                  detector.score_mode, min_batch, detector.channel_weights_, batch_size)
+        self.scorer = PointScorer(
+            module,
+            detector.window_,
+            detector.n_features_in_,
+            detector.device_,
+            detector.score_mode,
+            min_batch,
+            detector.channel_weights_,
+            batch_size,
+        )
         self.calibrator = ScoreCalibrator.from_state(detector.calibration_)
         self.threshold = detector.threshold_
         rules = detector.events_
         # Only a cool-down can be applied as rows arrive; merging and minimum lengths need
         # the rows after an event (the batch path applies them on the whole series).
         self.cooldown = rules.cooldown if (rules.merge_gap, rules.min_length) == (0, 1) else 0
-        self.last_alarm: int | None = None     # row of the last flagged row kept
-        self.previous = (False, False)          # (flagged by the threshold, kept) for the previous row
-        self.learner = None if settings is None else ContinualLearner(
-            module, detector.window_, detector.n_features_in_, settings, Corruption.parse(detector.noise),
-            detector.seed, detector.device_)
+        self.last_alarm: int | None = None  # row of the last flagged row kept
+        self.previous = (False, False)  # (flagged by the threshold, kept) for the previous row
+        self.learner = (
+            None
+            if settings is None
+            else ContinualLearner(
+                module,
+                detector.window_,
+                detector.n_features_in_,
+                settings,
+                Corruption.parse(detector.noise),
+                detector.seed,
+                detector.device_,
+            )
+        )
 
     @property
     def delay(self) -> int:
@@ -119,7 +140,7 @@ class Monitor:
             return self._assess(self.scorer.push(block))
         every, parts = self.learning.every, []
         while len(block):
-            take = every - self.scorer.n_seen % every           # rows up to the next update
+            take = every - self.scorer.n_seen % every  # rows up to the next update
             piece, block = block[:take], block[take:]
             self.learner.observe(piece)
             parts.append(self._assess(self.scorer.push(piece)))
@@ -139,7 +160,7 @@ class Monitor:
         kept, silenced = self._cool_down(flagged, first)
         if self.learner is not None:
             with np.errstate(invalid="ignore"):
-                self.learner.judge(first, probability < self.learning.normal_below)   # NaN: not judged normal
+                self.learner.judge(first, probability < self.learning.normal_below)  # NaN: not judged normal
         return Assessment(raw, probability, kept, silenced)
 
     def _cool_down(self, flagged: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray]:
@@ -166,28 +187,44 @@ class Monitor:
     def state_dict(self) -> dict:
         """JSON-ready state: the point scorer's, the calibrator's, the cool-down's and
         (with learning) the learner's."""
-        return {"scorer": self.scorer.state_dict(), "calibration": self.calibrator.state_dict(),
-                "alarm": {"last": self.last_alarm, "previous": list(self.previous)},
-                "learning": None if self.learner is None else self.learner.state_dict()}
+        return {
+            "scorer": self.scorer.state_dict(),
+            "calibration": self.calibrator.state_dict(),
+            "alarm": {"last": self.last_alarm, "previous": list(self.previous)},
+            "learning": None if self.learner is None else self.learner.state_dict(),
+        }
 
     def check_extra_state(self, state: dict) -> None:
         """ConfigError unless the calibration, alarm and learning parts of ``state`` fit
         (the scorer's part is checked by the caller, which knows the rows)."""
         ScoreCalibrator(self.calibrator.settings, state=state["calibration"])
         alarm = state["alarm"]
-        if not isinstance(alarm, dict) or set(alarm) != {"last", "previous"} \
-                or not (alarm["last"] is None or (type(alarm["last"]) is int and alarm["last"] >= 0)) \
-                or not (isinstance(alarm["previous"], list) and len(alarm["previous"]) == 2
-                        and all(isinstance(v, bool) for v in alarm["previous"])):
+        if (
+            not isinstance(alarm, dict)
+            or set(alarm) != {"last", "previous"}
+            or not (alarm["last"] is None or (type(alarm["last"]) is int and alarm["last"] >= 0))
+            or not (
+                isinstance(alarm["previous"], list)
+                and len(alarm["previous"]) == 2
+                and all(isinstance(v, bool) for v in alarm["previous"])
+            )
+        ):
             raise ConfigError("field 'alarm' must be {last: row or null, previous: [flagged, kept]}")
         learning = state["learning"]
         if isinstance(learning, dict) and learning.get("seen") != state["scorer"]["n_seen"]:
-            raise ConfigError(f"is inconsistent: the learner saw {learning.get('seen')!r:.20} rows, the scorer "
-                              f"{state['scorer']['n_seen']}")
+            raise ConfigError(
+                f"is inconsistent: the learner saw {learning.get('seen')!r:.20} rows, the scorer "
+                f"{state['scorer']['n_seen']}"
+            )
         if (learning is None) != (self.learner is None):
-            raise ConfigError("field 'learning' does not match this stream: "
-                              + ("it learns, the state has no learner" if self.learner else
-                                 "the state is of a learning stream; this one does not learn"))
+            raise ConfigError(
+                "field 'learning' does not match this stream: "
+                + (
+                    "it learns, the state has no learner"
+                    if self.learner
+                    else "the state is of a learning stream; this one does not learn"
+                )
+            )
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict` output (checked by the caller and
@@ -198,4 +235,3 @@ class Monitor:
         self.calibrator.load_state_dict(state["calibration"])
         self.last_alarm = state["alarm"]["last"]
         self.previous = tuple(state["alarm"]["previous"])
-

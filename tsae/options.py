@@ -12,8 +12,15 @@ from dataclasses import dataclass
 
 from .errors import ConfigError
 
-__all__ = ["SCORE_MODES", "SCALINGS", "SERIES_MODELS", "IMAGE_MODELS", "TrainConfig", "LearningSettings",
-           "DETECTOR_DEFAULTS"]
+__all__ = [
+    "SCORE_MODES",
+    "SCALINGS",
+    "SERIES_MODELS",
+    "IMAGE_MODELS",
+    "TrainConfig",
+    "LearningSettings",
+    "DETECTOR_DEFAULTS",
+]
 
 #: Point score definitions (see ``tsae.scoring``).
 SCORE_MODES = ("window", "overlap", "causal")
@@ -30,12 +37,12 @@ class TrainConfig:
     """Training hyper-parameters; the defaults are ``Detector``'s (chosen on NAB and UCR,
     ``benchmarks/results/variants.md``) and fit a 20,000-point series in seconds on a CPU."""
 
-    epochs: int = 20                 # maximum number of epochs
-    batch_size: int = 64             # windows per optimiser step
-    lr: float = 3e-3                 # Adam learning rate
-    weight_decay: float = 0.0        # Adam weight decay
-    patience: int = 5                # stop after this many epochs without validation improvement
-    max_windows: int = 1024          # examples (windows) drawn per epoch (fresh random draw each epoch)
+    epochs: int = 20  # maximum number of epochs
+    batch_size: int = 64  # windows per optimiser step
+    lr: float = 3e-3  # Adam learning rate
+    weight_decay: float = 0.0  # Adam weight decay
+    patience: int = 5  # stop after this many epochs without validation improvement
+    max_windows: int = 1024  # examples (windows) drawn per epoch (fresh random draw each epoch)
 
     def validate(self) -> None:
         """ConfigError naming the first setting of the wrong type or out of range."""
@@ -71,7 +78,7 @@ class LearningSettings:
     normal_below: float = 1.0
 
     @classmethod
-    def parse(cls, spec) -> "LearningSettings | None":
+    def parse(cls, spec) -> LearningSettings | None:
         """``"off"``/None -> None; ``"on"`` -> the defaults; ``"every=50,steps=2"`` -> those
         settings, the rest default; a dict or LearningSettings as they are. ConfigError
         naming what is wrong otherwise."""
@@ -80,8 +87,10 @@ class LearningSettings:
         if isinstance(spec, dict):
             unknown = sorted(set(spec) - set(cls.__dataclass_fields__))
             if unknown:
-                raise ConfigError(f"learning setting(s) {', '.join(map(str, unknown))} unknown; "
-                                  f"known: {', '.join(cls.__dataclass_fields__)}")
+                raise ConfigError(
+                    f"learning setting(s) {', '.join(map(str, unknown))} unknown; "
+                    f"known: {', '.join(cls.__dataclass_fields__)}"
+                )
             return cls(**spec).validate()
         text = str(spec).strip().lower()
         if text in ("off", "none", "no", "false"):
@@ -93,8 +102,10 @@ class LearningSettings:
             key, eq, value = part.partition("=")
             key = key.strip()
             if not eq or key not in cls.__dataclass_fields__:
-                raise ConfigError(f"learning must be on, off or KEY=VALUE,... with keys "
-                                  f"{', '.join(cls.__dataclass_fields__)}; got {spec!r}")
+                raise ConfigError(
+                    f"learning must be on, off or KEY=VALUE,... with keys "
+                    f"{', '.join(cls.__dataclass_fields__)}; got {spec!r}"
+                )
             kind = float if key in ("lr", "normal_below") else int
             try:
                 values[key] = kind(value)
@@ -102,13 +113,17 @@ class LearningSettings:
                 raise ConfigError(f"learning {key} must be a number, got {value.strip()!r}") from None
         return cls(**values).validate()
 
-    def validate(self) -> "LearningSettings":
+    def validate(self) -> LearningSettings:
         """ConfigError naming the first setting out of range; returns self."""
         for key in ("every", "steps", "buffer", "batch"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"learning {key} must be a positive integer, got {value!r}")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (math.isfinite(self.lr) and self.lr > 0):
+        if (
+            isinstance(self.lr, bool)
+            or not isinstance(self.lr, (int, float))
+            or not (math.isfinite(self.lr) and self.lr > 0)
+        ):
             raise ConfigError(f"learning lr must be a positive number, got {self.lr!r}")
         value = self.normal_below
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:

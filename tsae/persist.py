@@ -41,7 +41,8 @@ import hashlib
 import json
 import os
 import struct
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from tsae.atomic import ANY, ChangedError, atomic_file
 from tsae.errors import ModelFileError, TsaeError
@@ -75,8 +76,9 @@ _RESERVED_TENSOR_NAMES = frozenset({"__metadata__"})
 # --------------------------------------------------------------------------- save
 
 
-def save_model_file(path: str | os.PathLike, header: Mapping[str, Any], tensors: Mapping[str, torch.Tensor],
-                    expect=ANY) -> None:
+def save_model_file(
+    path: str | os.PathLike, header: Mapping[str, Any], tensors: Mapping[str, torch.Tensor], expect=ANY
+) -> None:
     """Write a model file atomically (:func:`tsae.atomic.atomic_file`).
 
     The file is written to a temporary file in the same directory, flushed to
@@ -296,7 +298,7 @@ def load_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
             data = handle.read()
     except OSError as exc:
         raise _open_error(path, exc) from exc
-    header = _parse_header(path, data[_LENGTH_BYTES:_LENGTH_BYTES + length], length, len(data))
+    header = _parse_header(path, data[_LENGTH_BYTES : _LENGTH_BYTES + length], length, len(data))
     tensors = _load_tensors(path, data)
     if header.get("checksum") != compute_checksum(header, tensors):
         raise ModelFileError(f"{path} is corrupt: checksum mismatch")
@@ -431,9 +433,7 @@ def _check_version(path: str, version: Any) -> None:
     if type(version) is not int:
         raise _truncated(path, f"invalid format_version {version!r}")
     hint = " (upgrade tsae)" if version > FORMAT_VERSION else ""
-    raise ModelFileError(
-        f"{path} has model format version {version}; this tsae reads version {FORMAT_VERSION}{hint}"
-    )
+    raise ModelFileError(f"{path} has model format version {version}; this tsae reads version {FORMAT_VERSION}{hint}")
 
 
 def _data_size(path: str, outer: dict[str, Any]) -> int:
@@ -443,11 +443,7 @@ def _data_size(path: str, outer: dict[str, Any]) -> int:
         if name == "__metadata__":
             continue
         offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
-        if (
-            not isinstance(offsets, list)
-            or len(offsets) != 2
-            or not all(type(x) is int and x >= 0 for x in offsets)
-        ):
+        if not isinstance(offsets, list) or len(offsets) != 2 or not all(type(x) is int and x >= 0 for x in offsets):
             raise _truncated(path, f"bad entry for tensor {name!r}")
         end = max(end, offsets[1])
     return end

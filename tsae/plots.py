@@ -7,8 +7,16 @@ import numpy as np
 from .atomic import save_figure
 
 
-def plot_scores(values: np.ndarray, channels: list[str], scores: np.ndarray, cutoff: float, path,
-                labels: np.ndarray | None = None, x=None, title: str = "") -> None:
+def plot_scores(
+    values: np.ndarray,
+    channels: list[str],
+    scores: np.ndarray,
+    cutoff: float,
+    path,
+    labels: np.ndarray | None = None,
+    x=None,
+    title: str = "",
+) -> None:
     """Save a two-panel PNG: channels on top (labelled anomalies shaded), score and
     cutoff below (flagged points marked). ``values`` (n, C), ``scores`` (n,)."""
     import matplotlib
@@ -29,8 +37,14 @@ def plot_scores(values: np.ndarray, channels: list[str], scores: np.ndarray, cut
     if labels is not None:
         for i, (start, end) in enumerate(_runs(np.asarray(labels) > 0)):
             for ax in (top, bottom):  # at least a visible sliver for one-point anomalies
-                ax.axvspan(x[start], x[min(end, len(x) - 1)], color="tab:red", alpha=0.2, lw=1.5,
-                           label="labelled anomaly" if ax is top and i == 0 else None)
+                ax.axvspan(
+                    x[start],
+                    x[min(end, len(x) - 1)],
+                    color="tab:red",
+                    alpha=0.2,
+                    lw=1.5,
+                    label="labelled anomaly" if ax is top and i == 0 else None,
+                )
     top.legend(loc="upper left", fontsize=7, ncol=min(len(channels) + 1, 5))
     bottom.plot(x, scores, lw=0.6, color="black", label="score")
     bottom.axhline(cutoff, color="tab:orange", ls="--", lw=1, label=f"cutoff {cutoff:.3g}")
@@ -68,8 +82,13 @@ def plot_pr_curve(labels: np.ndarray, scores: np.ndarray, cutoff: float, path) -
     chosen = point_f1(labels, scores > cutoff)
     fig, ax = plt.subplots(figsize=(5, 4.5))
     ax.plot(recall, precision, lw=1.2)
-    ax.scatter([chosen["recall"]], [chosen["precision"]], color="tab:red", zorder=3,
-               label=f"cutoff {cutoff:.4g}: P {chosen['precision']:.2f} R {chosen['recall']:.2f} F1 {chosen['f1']:.2f}")
+    ax.scatter(
+        [chosen["recall"]],
+        [chosen["precision"]],
+        color="tab:red",
+        zorder=3,
+        label=f"cutoff {cutoff:.4g}: P {chosen['precision']:.2f} R {chosen['recall']:.2f} F1 {chosen['f1']:.2f}",
+    )
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_xlim(0, 1.01)

@@ -26,7 +26,7 @@ class Scaler:
     center: list = field(default_factory=list)
     scale: list = field(default_factory=list)
 
-    def fit(self, x: np.ndarray) -> "Scaler":
+    def fit(self, x: np.ndarray) -> Scaler:
         """Learn center and scale from ``x`` of shape (n, channels); returns self."""
         if self.method not in METHODS:
             raise ConfigError(f"scaling must be one of {', '.join(METHODS)}, got {self.method!r}")
@@ -53,7 +53,7 @@ class Scaler:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict, n_channels: int) -> "Scaler":
+    def from_dict(cls, d: dict, n_channels: int) -> Scaler:
         """Rebuild a fitted scaler from :meth:`to_dict` output (the model header's
         ``scaler``), checking every field.
 

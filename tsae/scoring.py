@@ -53,22 +53,27 @@ MIN_BATCH = 16
 SLICE_WINDOWS = 16 * 512
 
 
-def _squared_errors(model: torch.nn.Module, windows: np.ndarray, device: torch.device, batch_size: int,
-                    min_batch: int):
+def _squared_errors(model: torch.nn.Module, windows: np.ndarray, device: torch.device, batch_size: int, min_batch: int):
     """Yield ``(first window, squared errors (b, W, C) tensor)`` for ``windows``
     (k, W, C) float32, ``batch_size`` windows at a time (see MIN_BATCH for the padding)."""
     for i in range(0, len(windows), batch_size):
-        batch = np.array(windows[i : i + batch_size])                                  # (b, W, C)
+        batch = np.array(windows[i : i + batch_size])  # (b, W, C)
         b = len(batch)
         if b < min_batch:
             batch = np.concatenate([batch, np.repeat(batch[-1:], min_batch - b, axis=0)])
         x = torch.from_numpy(batch).to(device)
-        yield i, (model(x) - x).square()[:b]                                            # (b, W, C)
+        yield i, (model(x) - x).square()[:b]  # (b, W, C)
 
 
 @torch.inference_mode()
-def window_errors(model: torch.nn.Module, windows: np.ndarray, device: torch.device, batch_size: int = 512,
-                  min_batch: int = MIN_BATCH, channel_weights: np.ndarray | None = None) -> np.ndarray:
+def window_errors(
+    model: torch.nn.Module,
+    windows: np.ndarray,
+    device: torch.device,
+    batch_size: int = 512,
+    min_batch: int = MIN_BATCH,
+    channel_weights: np.ndarray | None = None,
+) -> np.ndarray:
     """Squared reconstruction error per window position, averaged over channels
     (each channel multiplied by ``channel_weights`` (C,) first, if given).
 
@@ -79,10 +84,10 @@ def window_errors(model: torch.nn.Module, windows: np.ndarray, device: torch.dev
     """
     out = np.empty(windows.shape[:2], dtype=np.float64)
     weights = None if channel_weights is None else torch.as_tensor(channel_weights, dtype=torch.float32, device=device)
-    for i, err in _squared_errors(model, windows, device, batch_size, min_batch):      # (b, W, C)
+    for i, err in _squared_errors(model, windows, device, batch_size, min_batch):  # (b, W, C)
         if weights is not None:
             err = err * weights
-        out[i : i + len(err)] = err.mean(dim=2).double().cpu().numpy()                 # (b, W)
+        out[i : i + len(err)] = err.mean(dim=2).double().cpu().numpy()  # (b, W)
     return out
 
 
@@ -92,8 +97,9 @@ WEIGHT_WINDOWS = 4096
 
 
 @torch.inference_mode()
-def channel_error_weights(model: torch.nn.Module, scaled: np.ndarray, window: int, device: torch.device,
-                          floor: float = 0.1) -> np.ndarray:
+def channel_error_weights(
+    model: torch.nn.Module, scaled: np.ndarray, window: int, device: torch.device, floor: float = 0.1
+) -> np.ndarray:
     """``channel_weights`` for ``window_errors``: 1 / each channel's mean squared
     reconstruction error on the windows of ``scaled`` (m, C), the validation rows.
 
@@ -101,11 +107,11 @@ def channel_error_weights(model: torch.nn.Module, scaled: np.ndarray, window: in
     channels, so a channel the model reconstructs almost perfectly (e.g. one that was
     constant) cannot dominate the score. Returns (C,) float64.
     """
-    windows = sliding_windows(scaled.astype(np.float32, copy=False), window)        # (k, W, C)
+    windows = sliding_windows(scaled.astype(np.float32, copy=False), window)  # (k, W, C)
     windows = windows[:: max(1, -(-len(windows) // WEIGHT_WINDOWS))]
     total = np.zeros(scaled.shape[1])
-    for _, err in _squared_errors(model, windows, device, 512, MIN_BATCH):           # (b, W, C)
-        total += err.sum(dim=(0, 1)).double().cpu().numpy()                          # (C,)
+    for _, err in _squared_errors(model, windows, device, 512, MIN_BATCH):  # (b, W, C)
+        total += err.sum(dim=(0, 1)).double().cpu().numpy()  # (C,)
     mean = total / (len(windows) * window)
     return 1.0 / np.maximum(mean, max(floor * mean.mean(), 1e-12))
 
@@ -135,16 +141,25 @@ class PointScorer:
     (plus the block being pushed).
     """
 
-    def __init__(self, model, window: int, n_channels: int, device: torch.device, mode: str = "window",
-                 min_batch: int = MIN_BATCH, channel_weights: np.ndarray | None = None, batch_size: int = 512):
+    def __init__(
+        self,
+        model,
+        window: int,
+        n_channels: int,
+        device: torch.device,
+        mode: str = "window",
+        min_batch: int = MIN_BATCH,
+        channel_weights: np.ndarray | None = None,
+        batch_size: int = 512,
+    ):
         if mode not in MODES:
             raise ConfigError(f"score mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.model, self.window, self.device, self.mode = model, window, device, mode
         self.min_batch, self.channel_weights, self.batch_size = min_batch, channel_weights, batch_size
         self.context = np.empty((0, n_channels), dtype=np.float32)  # last <= W-1 points
-        self.pending = np.zeros(0)    # window/overlap: partial sums of points not yet final
-        self.n_seen = 0               # points pushed so far
-        self.n_emitted = 0            # scores returned so far
+        self.pending = np.zeros(0)  # window/overlap: partial sums of points not yet final
+        self.n_seen = 0  # points pushed so far
+        self.n_emitted = 0  # scores returned so far
 
     def push(self, block: np.ndarray) -> np.ndarray:
         """Add ``block`` (k, C) scaled points; return the newly final scores."""
@@ -152,22 +167,22 @@ class PointScorer:
         data = np.concatenate([self.context, block.astype(np.float32, copy=False)])  # (c + k, C)
         first_new = len(self.context)
         self.n_seen += len(block)
-        self.context = data[-(w - 1):] if w > 1 else data[:0]
-        n_windows = max(0, len(data) - w + 1)     # windows ending at a new point
+        self.context = data[-(w - 1) :] if w > 1 else data[:0]
+        n_windows = max(0, len(data) - w + 1)  # windows ending at a new point
         if self.mode == "causal":
             return self._push_causal(data, first_new, n_windows)
         if n_windows == 0:
             self.pending = np.concatenate([self.pending, np.zeros(len(block))])
             return np.zeros(0)
         # partial sums for every row of data: the pending ones carried over, then the new points
-        acc = np.concatenate([self.pending, np.zeros(len(block))])                  # (len(data),)
-        for s, errors in self._errors(data, n_windows):                             # (<= SLICE_WINDOWS, W)
+        acc = np.concatenate([self.pending, np.zeros(len(block))])  # (len(data),)
+        for s, errors in self._errors(data, n_windows):  # (<= SLICE_WINDOWS, W)
             if self.mode == "window":  # every position gets the window's mean error
                 errors = np.broadcast_to(errors.mean(axis=1)[:, None], errors.shape)
             _add_errors(acc[s : s + len(errors) + w - 1], errors)
         # each window finalises the point it starts at: data rows 0..n_windows-1
         scores = acc[:n_windows] / self._counts(self.n_emitted, n_windows)
-        self.pending = acc[n_windows:]                                              # (W-1,)
+        self.pending = acc[n_windows:]  # (W-1,)
         self.n_emitted += n_windows
         return scores
 
@@ -179,8 +194,17 @@ class PointScorer:
         # a single window is ``data`` itself: skip sliding_window_view (~40 us a call)
         windows = data[None] if n_windows == 1 else sliding_windows(data, self.window)
         for s in range(0, n_windows, SLICE_WINDOWS):
-            yield s, window_errors(self.model, windows[s : s + SLICE_WINDOWS], self.device, self.batch_size,
-                                   self.min_batch, self.channel_weights)
+            yield (
+                s,
+                window_errors(
+                    self.model,
+                    windows[s : s + SLICE_WINDOWS],
+                    self.device,
+                    self.batch_size,
+                    self.min_batch,
+                    self.channel_weights,
+                ),
+            )
 
     def _counts(self, first: int, n: int) -> np.ndarray:
         """Windows covering final points first..first+n-1 (all windows exist)."""
@@ -202,14 +226,22 @@ class PointScorer:
 
     def state_dict(self) -> dict:
         """JSON-ready state: the last W-1 points, pending sums and counters."""
-        return {"mode": self.mode, "window": self.window, "context": self.context.tolist(),
-                "pending": self.pending.tolist(), "n_seen": self.n_seen, "n_emitted": self.n_emitted}
+        return {
+            "mode": self.mode,
+            "window": self.window,
+            "context": self.context.tolist(),
+            "pending": self.pending.tolist(),
+            "n_seen": self.n_seen,
+            "n_emitted": self.n_emitted,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` returned (same model, window and mode)."""
         if state["mode"] != self.mode or state["window"] != self.window:
-            raise ConfigError(f"scorer state is for mode {state['mode']!r}, window {state['window']}; "
-                              f"this model has mode {self.mode!r}, window {self.window}")
+            raise ConfigError(
+                f"scorer state is for mode {state['mode']!r}, window {state['window']}; "
+                f"this model has mode {self.mode!r}, window {self.window}"
+            )
         ctx = np.asarray(state["context"], dtype=np.float32)
         self.context = ctx.reshape(-1, self.context.shape[1])
         self.pending = np.asarray(state["pending"], dtype=np.float64)

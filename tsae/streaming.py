@@ -96,10 +96,14 @@ def model_fingerprint(detector) -> str:
     fingerprint.
     """
     weights = detector.channel_weights_
-    fields = {"channels": list(detector.channels_), "window": int(detector.window_),
-              "score_mode": detector.score_mode, "scaler": detector.scaler_.to_dict(),
-              "channel_weights": None if weights is None else [float(w) for w in weights],
-              "max_gap": int(detector.max_gap)}
+    fields = {
+        "channels": list(detector.channels_),
+        "window": int(detector.window_),
+        "score_mode": detector.score_mode,
+        "scaler": detector.scaler_.to_dict(),
+        "channel_weights": None if weights is None else [float(w) for w in weights],
+        "max_gap": int(detector.max_gap),
+    }
     return compute_checksum(fields, detector.module_.state_dict())
 
 
@@ -132,8 +136,9 @@ class StreamingScorer:
     its weights.
     """
 
-    def __init__(self, detector, state: dict | None = None, on_error: str = "raise", threads: int | None = None,
-                 learning="model"):
+    def __init__(
+        self, detector, state: dict | None = None, on_error: str = "raise", threads: int | None = None, learning="model"
+    ):
         if on_error not in ("raise", "skip"):
             raise ConfigError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         detector._check_fitted()
@@ -171,8 +176,15 @@ class StreamingScorer:
             return StreamEvent(math.nan, False, False, None, timestamp, self.delay)
         stamp = self.stamps.popleft()
         score = float(result.score[-1])
-        return StreamEvent(score, bool(result.is_anomaly[-1]), not math.isnan(score), self.scorer.n_emitted - 1,
-                           stamp, self.delay, probability=float(result.probability[-1]))
+        return StreamEvent(
+            score,
+            bool(result.is_anomaly[-1]),
+            not math.isnan(score),
+            self.scorer.n_emitted - 1,
+            stamp,
+            self.delay,
+            probability=float(result.probability[-1]),
+        )
 
     def _row_values(self, row) -> np.ndarray:
         """The row's values in channel order, NaN where missing (DataError for a row
@@ -184,8 +196,10 @@ class StreamingScorer:
             row = [row[c] for c in self.channels]
         values = np.asarray(row, dtype=object).ravel()
         if len(values) != len(self.channels):
-            raise DataError(f"stream row {self.rows} has {len(values)} values; the model has "
-                            f"{len(self.channels)} channels ({', '.join(map(str, self.channels))})")
+            raise DataError(
+                f"stream row {self.rows} has {len(values)} values; the model has "
+                f"{len(self.channels)} channels ({', '.join(map(str, self.channels))})"
+            )
         return np.array([self._cell(v, j) for j, v in enumerate(values)], dtype=np.float64)
 
     def _cell(self, value, j: int) -> float:
@@ -236,14 +250,17 @@ class StreamingScorer:
         try:
             values = np.asarray(block)
         except ValueError:  # ragged rows
-            raise DataError("stream batch must be a DataFrame or an array (rows, channels); its rows differ "
-                            "in length") from None
+            raise DataError(
+                "stream batch must be a DataFrame or an array (rows, channels); its rows differ in length"
+            ) from None
         n = len(self.channels)
         if values.ndim == 1 and values.size % n == 0:
             values = values.reshape(-1, n)
         if values.ndim != 2 or values.shape[1] != n:
-            raise DataError(f"stream batch has shape {values.shape}; the model has {n} channels "
-                            f"({', '.join(map(str, self.channels))})")
+            raise DataError(
+                f"stream batch has shape {values.shape}; the model has {n} channels "
+                f"({', '.join(map(str, self.channels))})"
+            )
         return pd.DataFrame(values, columns=self.channels)
 
     def _check_range(self, values: np.ndarray) -> None:
@@ -253,8 +270,10 @@ class StreamingScorer:
             bad = (np.abs(values) > FLOAT32_MAX) | (np.abs((values - self.center) / self.scale) > FLOAT32_MAX)
         if bad.any():
             i, j = np.argwhere(bad)[0]
-            raise DataError(f"stream batch: column '{self.channels[j]}' has {values[i, j]:g} at row "
-                            f"{self.rows + int(i)}, {_BEYOND_FLOAT32}")
+            raise DataError(
+                f"stream batch: column '{self.channels[j]}' has {values[i, j]:g} at row "
+                f"{self.rows + int(i)}, {_BEYOND_FLOAT32}"
+            )
 
     def flush(self) -> pd.DataFrame:
         """End of stream: scores of the last ``delay`` rows (window and overlap modes), averaged
@@ -266,8 +285,15 @@ class StreamingScorer:
         end = self.scorer.n_emitted
         rows = np.arange(end - len(result), end)
         stamps = [self.stamps.popleft() for _ in range(len(result))]
-        return pd.DataFrame({"row": rows, "timestamp": stamps, "score": result.score,
-                             "probability": result.probability, "is_anomaly": result.is_anomaly})
+        return pd.DataFrame(
+            {
+                "row": rows,
+                "timestamp": stamps,
+                "score": result.score,
+                "probability": result.probability,
+                "is_anomaly": result.is_anomaly,
+            }
+        )
 
     # ---------------------------------------------------------------- state
     @functools.cached_property
@@ -289,9 +315,15 @@ class StreamingScorer:
             ``alarm`` (the cool-down's last alarm) and ``learning`` (null, or the
             continual learner's: weights, Adam's moments, recent rows).
         """
-        return {"version": STATE_VERSION, "model": self.fingerprint, "channels": self.channels, "rows": self.rows,
-                "stamps": [None if s is None else str(s) for s in self.stamps],
-                "gaps": self.gaps.state_dict(), **self.monitor.state_dict()}
+        return {
+            "version": STATE_VERSION,
+            "model": self.fingerprint,
+            "channels": self.channels,
+            "rows": self.rows,
+            "stamps": [None if s is None else str(s) for s in self.stamps],
+            "gaps": self.gaps.state_dict(),
+            **self.monitor.state_dict(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict` output, checked whole before anything changes.
@@ -312,7 +344,7 @@ class StreamingScorer:
         """
         try:
             self._check_state(state)
-            self.monitor.load_state_dict(state)   # the learner checks its part before it changes anything
+            self.monitor.load_state_dict(state)  # the learner checks its part before it changes anything
         except ConfigError as exc:
             raise ConfigError(f"stream state {exc}") from None
         self.rows = state["rows"]
@@ -324,14 +356,17 @@ class StreamingScorer:
         consistent state of this model."""
         version = state.get("version") if isinstance(state, dict) else None
         if isinstance(state, dict) and (type(version) is not int or version != STATE_VERSION):
-            raise ConfigError(f"has layout version {version!r:.20}; this tsae reads version {STATE_VERSION} "
-                              f"(start the stream afresh)")
+            raise ConfigError(
+                f"has layout version {version!r:.20}; this tsae reads version {STATE_VERSION} (start the stream afresh)"
+            )
         check_dict(state, "", _STATE_KEYS)
         if state["channels"] != self.channels:
             raise ConfigError(f"is for channels {state['channels']!r:.80}; this model has {self.channels!r:.80}")
         if state["model"] != self.fingerprint:
-            raise ConfigError(f"is for another model (fingerprint {state['model']!r:.20}, this model's is "
-                              f"{self.fingerprint:.20}): other weights, scaler, window, score mode or max_gap")
+            raise ConfigError(
+                f"is for another model (fingerprint {state['model']!r:.20}, this model's is "
+                f"{self.fingerprint:.20}): other weights, scaler, window, score mode or max_gap"
+            )
         rows = check_int(state["rows"], "rows")
         emitted = self._check_scorer_state(state["scorer"], rows)
         self._check_gap_state(state["gaps"], rows)
@@ -339,27 +374,32 @@ class StreamingScorer:
         if not isinstance(stamps, list) or not all(s is None or isinstance(s, str) for s in stamps):
             raise ConfigError(f"field 'stamps' must be a list of timestamps (text or null), got {stamps!r:.60}")
         if len(stamps) != rows - emitted:
-            raise ConfigError(f"is inconsistent: {len(stamps)} timestamps for the {rows - emitted} rows not "
-                              f"scored yet")
+            raise ConfigError(f"is inconsistent: {len(stamps)} timestamps for the {rows - emitted} rows not scored yet")
         self.monitor.check_extra_state(state)
 
     def _check_scorer_state(self, scorer, rows: int) -> int:
         """Check the point scorer's state against ``rows`` accepted; return its scored rows."""
         check_dict(scorer, "scorer", ("mode", "window", "context", "pending", "n_seen", "n_emitted"))
         if scorer["mode"] != self.scorer.mode or scorer["window"] != self.scorer.window:
-            raise ConfigError(f"field 'scorer' is for mode {scorer['mode']!r:.20}, window {scorer['window']!r:.20}; "
-                              f"this model has mode {self.scorer.mode!r}, window {self.scorer.window}")
+            raise ConfigError(
+                f"field 'scorer' is for mode {scorer['mode']!r:.20}, window {scorer['window']!r:.20}; "
+                f"this model has mode {self.scorer.mode!r}, window {self.scorer.window}"
+            )
         seen = check_int(scorer["n_seen"], "scorer.n_seen")
         emitted = check_int(scorer["n_emitted"], "scorer.n_emitted")
         expected = rows if self.scorer.mode == "causal" else max(0, rows - self.delay)
         if (seen, emitted) != (rows, expected):
-            raise ConfigError(f"is inconsistent: {rows} rows accepted, but the scorer saw {seen} and scored "
-                              f"{emitted} (expected {rows} and {expected})")
+            raise ConfigError(
+                f"is inconsistent: {rows} rows accepted, but the scorer saw {seen} and scored "
+                f"{emitted} (expected {rows} and {expected})"
+            )
         context = scorer["context"]
         n_context = min(rows, self.scorer.window - 1)
         if not isinstance(context, list) or len(context) != n_context:
-            raise ConfigError(f"field 'scorer.context' must hold the last {n_context} rows, got "
-                              f"{len(context) if isinstance(context, list) else repr(context)[:40]}")
+            raise ConfigError(
+                f"field 'scorer.context' must hold the last {n_context} rows, got "
+                f"{len(context) if isinstance(context, list) else repr(context)[:40]}"
+            )
         for i, values in enumerate(context):
             _check_values(values, f"scorer.context[{i}]", len(self.channels))
         pending = check_numbers(scorer["pending"], "scorer.pending", rows - emitted)
@@ -371,17 +411,20 @@ class StreamingScorer:
         """Check the gap filler's state against ``rows`` accepted."""
         check_dict(gaps, "gaps", ("max_gap", "last", "open"))
         if type(gaps["max_gap"]) is not int or gaps["max_gap"] != self.gaps.max_gap:
-            raise ConfigError(f"field 'gaps.max_gap' is {gaps['max_gap']!r:.20}; this model fills gaps of at "
-                              f"most {self.gaps.max_gap}")
+            raise ConfigError(
+                f"field 'gaps.max_gap' is {gaps['max_gap']!r:.20}; this model fills gaps of at most {self.gaps.max_gap}"
+            )
         if (gaps["last"] is None) != (gaps["open"] is None) or (rows and gaps["last"] is None):
-            raise ConfigError(f"field 'gaps' does not fit {rows} rows accepted (last {gaps['last']!r:.40}, "
-                              f"open {gaps['open']!r:.40})")
+            raise ConfigError(
+                f"field 'gaps' does not fit {rows} rows accepted (last {gaps['last']!r:.40}, open {gaps['open']!r:.40})"
+            )
         if gaps["last"] is None:
             return
         n = len(self.channels)
         if not isinstance(gaps["last"], list) or len(gaps["last"]) != n or (rows and None in gaps["last"]):
-            raise ConfigError(f"field 'gaps.last' must hold the last value of each of the {n} channels, "
-                              f"got {gaps['last']!r:.60}")
+            raise ConfigError(
+                f"field 'gaps.last' must hold the last value of each of the {n} channels, got {gaps['last']!r:.60}"
+            )
         _check_values([v for v in gaps["last"] if v is not None], "gaps.last", n - gaps["last"].count(None))
         runs = gaps["open"]
         if not isinstance(runs, list) or len(runs) != n:
@@ -389,5 +432,7 @@ class StreamingScorer:
         for j, run in enumerate(runs):
             check_int(run, f"gaps.open[{j}]")
             if run > min(self.gaps.max_gap, rows):
-                raise ConfigError(f"field 'gaps.open[{j}]' is a run of {run} missing values; at most "
-                                  f"{min(self.gaps.max_gap, rows)} can be open after {rows} rows")
+                raise ConfigError(
+                    f"field 'gaps.open[{j}]' is a run of {run} missing values; at most "
+                    f"{min(self.gaps.max_gap, rows)} can be open after {rows} rows"
+                )

@@ -29,7 +29,7 @@ class Threshold:
     name = ""
     cutoff_: float | None = None
 
-    def fit(self, scores, labels=None) -> "Threshold":
+    def fit(self, scores, labels=None) -> Threshold:
         """Learn ``cutoff_`` from ``scores`` (NaN scores are ignored); returns self."""
         scores = np.asarray(scores, dtype=np.float64)
         finite = np.isfinite(scores)
@@ -105,8 +105,9 @@ def parse_threshold(spec: str, allow_pr: bool = False) -> Threshold:
     method, _, value = str(spec).partition(":")
     cls = _THRESHOLDS.get(method)
     if cls is PrecisionRecall and not allow_pr:
-        raise ConfigError("the pr threshold needs labels: fit with another method, then "
-                          "`tsae calibrate labelled.csv --method pr`")
+        raise ConfigError(
+            "the pr threshold needs labels: fit with another method, then `tsae calibrate labelled.csv --method pr`"
+        )
     if cls is None:
         raise ConfigError(f"threshold method {method!r} unknown; choose one of: {', '.join(_THRESHOLDS)}")
     if not value:
@@ -120,8 +121,10 @@ def parse_threshold(spec: str, allow_pr: bool = False) -> Threshold:
 
 # What a fitted threshold learns besides its cutoff (stored with its parameters by
 # ``to_dict``): the entries of each, all numbers.
-_LEARNED = {"expected": ("precision", "recall", "fbeta", "beta"),
-            "tail": ("quantile", "t", "gamma", "sigma", "n", "n_t")}
+_LEARNED = {
+    "expected": ("precision", "recall", "fbeta", "beta"),
+    "tail": ("quantile", "t", "gamma", "sigma", "n", "n_t"),
+}
 
 
 def threshold_from_dict(d: dict) -> Threshold:
@@ -149,8 +152,10 @@ def threshold_from_dict(d: dict) -> Threshold:
     check_dict(d, "threshold", ("method", "cutoff"), closed=False)
     cls = _THRESHOLDS.get(d["method"]) if isinstance(d["method"], str) else None
     if cls is None:
-        raise ConfigError(f"field 'threshold.method': unknown threshold method {d['method']!r:.40}; "
-                          f"choose one of: {', '.join(_THRESHOLDS)}")
+        raise ConfigError(
+            f"field 'threshold.method': unknown threshold method {d['method']!r:.40}; "
+            f"choose one of: {', '.join(_THRESHOLDS)}"
+        )
     check_dict(d, "threshold", tuple(cls().to_dict()))
     th = _construct(cls, d)
     for key in _LEARNED:
@@ -222,8 +227,7 @@ class PrecisionRecall(Threshold):
     name = "pr"
     needs_labels = True
 
-    def __init__(self, beta: float = 1.0, target_precision: float | None = None,
-                 target_recall: float | None = None):
+    def __init__(self, beta: float = 1.0, target_precision: float | None = None, target_recall: float | None = None):
         if not float(beta) > 0:
             raise ConfigError(f"beta must be > 0, got {beta!r}")
         if target_precision is not None and target_recall is not None:
@@ -242,8 +246,12 @@ class PrecisionRecall(Threshold):
         return f"pr (best F{self.beta:g})"
 
     def params(self) -> dict:
-        return {"beta": self.beta, "target_precision": self.target_precision,
-                "target_recall": self.target_recall, "expected": self.expected_}
+        return {
+            "beta": self.beta,
+            "target_precision": self.target_precision,
+            "target_recall": self.target_recall,
+            "expected": self.expected_,
+        }
 
     def _cutoff(self, scores, labels):
         from sklearn.metrics import precision_recall_curve
@@ -252,8 +260,10 @@ class PrecisionRecall(Threshold):
             raise DataError("the pr threshold needs labels (a labelled validation set)")
         labels = np.asarray(labels).astype(bool)
         if labels.all() or not labels.any():
-            raise DataError(f"the pr threshold needs both normal and anomalous labelled points; "
-                            f"got {int(labels.sum())} anomalous of {len(labels)}")
+            raise DataError(
+                f"the pr threshold needs both normal and anomalous labelled points; "
+                f"got {int(labels.sum())} anomalous of {len(labels)}"
+            )
         precision, recall, cuts = precision_recall_curve(labels, scores)  # flags: scores >= cuts[i]
         precision, recall = precision[:-1], recall[:-1]
         b2 = self.beta**2
@@ -262,16 +272,19 @@ class PrecisionRecall(Threshold):
         if self.target_precision is not None:
             ok = np.flatnonzero(precision >= self.target_precision)
             if len(ok) == 0:
-                raise DataError(f"no cutoff reaches precision {self.target_precision} "
-                                f"(best is {precision.max():.3f})")
+                raise DataError(f"no cutoff reaches precision {self.target_precision} (best is {precision.max():.3f})")
             best = ok[np.argmax(recall[ok])]  # cuts ascend: the lowest qualifying cutoff has most recall
         elif self.target_recall is not None:
             ok = np.flatnonzero(recall >= self.target_recall)
             best = ok[np.argmax(cuts[ok])]
         else:
             best = int(np.argmax(fbeta))
-        self.expected_ = {"precision": float(precision[best]), "recall": float(recall[best]),
-                          "fbeta": float(fbeta[best]), "beta": self.beta}
+        self.expected_ = {
+            "precision": float(precision[best]),
+            "recall": float(recall[best]),
+            "fbeta": float(fbeta[best]),
+            "beta": self.beta,
+        }
         below = scores[scores < cuts[best]]  # flags are scores > cutoff: sit between two scores
         return (cuts[best] + below.max()) / 2 if len(below) else np.nextafter(cuts[best], -np.inf)
 
@@ -312,13 +325,22 @@ class PeaksOverThreshold(Threshold):
         t = float(np.quantile(scores, q))
         excess = scores[scores > t] - t
         if len(excess) < 10:
-            raise DataError(f"pot threshold: only {len(excess)} of {len(scores)} scores lie above the "
-                            f"initial {q:g} quantile; the tail fit needs at least 10 (more data)")
+            raise DataError(
+                f"pot threshold: only {len(excess)} of {len(scores)} scores lie above the "
+                f"initial {q:g} quantile; the tail fit needs at least 10 (more data)"
+            )
         gamma, _, sigma = genpareto.fit(excess, floc=0)
         ratio = self.risk * len(scores) / len(excess)
         if abs(gamma) < 1e-8:
             cutoff = t - sigma * np.log(ratio)
         else:
             cutoff = t + sigma / gamma * (ratio**-gamma - 1)
-        self.tail_ = {"quantile": q, "t": t, "gamma": float(gamma), "sigma": float(sigma), "n": len(scores), "n_t": len(excess)}
+        self.tail_ = {
+            "quantile": q,
+            "t": t,
+            "gamma": float(gamma),
+            "sigma": float(sigma),
+            "n": len(scores),
+            "n_t": len(excess),
+        }
         return cutoff

@@ -72,8 +72,12 @@ def auto_window(x: np.ndarray, limit: int | None = None) -> int:
     longest = len(x) // 4 if limit is None else min(len(x) // 4, limit)
     window = int(max(2, min(wanted, longest)))
     if periods and window < wanted:
-        warnings.warn(f"the period of the series suggests a window of {wanted}, but {len(x)} rows leave room "
-                      f"for at most {window}: using window {window}", TsaeWarning, stacklevel=2)
+        warnings.warn(
+            f"the period of the series suggests a window of {wanted}, but {len(x)} rows leave room "
+            f"for at most {window}: using window {window}",
+            TsaeWarning,
+            stacklevel=2,
+        )
     return window
 
 

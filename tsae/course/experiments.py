@@ -4,9 +4,10 @@ its metrics; ``run_experiment`` adds the common fields and writes ``metrics.json
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -34,7 +35,7 @@ class Run:
 
     data: ImageSet
     out: Path
-    model: str | None   # None only for reconstruct: every image model
+    model: str | None  # None only for reconstruct: every image model
     latent: int | None
     epochs: int
     seed: int = 0
@@ -49,11 +50,32 @@ class Run:
         model = model or self.model
         latent = latent or self.latent
         params = {"latent": latent} if latent else {}
-        module, summary = fit_image_model(model, images, params, noise=noise, epochs=self.epochs,
-                                          batch_size=BATCH_SIZE, seed=self.seed, device=self.device,
-                                          progress=self.progress)
-        self.fits.append({k: summary[k] for k in ("model", "params", "noise", "epochs_run", "best_epoch",
-                                                  "best_val_loss", "seconds", "train_images")})
+        module, summary = fit_image_model(
+            model,
+            images,
+            params,
+            noise=noise,
+            epochs=self.epochs,
+            batch_size=BATCH_SIZE,
+            seed=self.seed,
+            device=self.device,
+            progress=self.progress,
+        )
+        self.fits.append(
+            {
+                k: summary[k]
+                for k in (
+                    "model",
+                    "params",
+                    "noise",
+                    "epochs_run",
+                    "best_epoch",
+                    "best_val_loss",
+                    "seconds",
+                    "train_images",
+                )
+            }
+        )
         return module
 
 
@@ -77,8 +99,9 @@ def reconstruct_experiment(run: Run) -> dict:
             table[model][str(latent)] = float(reconstruction_errors(module, data.test_x).mean())
             rows.append(reconstruct(module, data.test_x[shown]))
             labels.append(f"{model} {latent}")
-    figures.image_rows(rows, labels, run.out / "reconstructions.png",
-                       f"{data.name}: test images (top) and their reconstructions")
+    figures.image_rows(
+        rows, labels, run.out / "reconstructions.png", f"{data.name}: test images (top) and their reconstructions"
+    )
     run.echo(f"test MSE ({data.name}, {len(data.test_x)} test images)")
     run.echo("model     " + "".join(f"latent {lat:<6}" for lat in latents))
     for model, by_latent in table.items():
@@ -94,19 +117,24 @@ def latent_experiment(run: Run) -> dict:
 
     data = run.data
     module = run.fit(data.train_x)
-    codes = encode(module, data.test_x)                                              # (n, latent)
+    codes = encode(module, data.test_x)  # (n, latent)
     shown = codes if codes.shape[1] == 2 else PCA(2, random_state=run.seed).fit_transform(codes)
     n_classes = len(np.unique(data.test_y))
     clusters = KMeans(n_clusters=n_classes, n_init=10, random_state=run.seed).fit_predict(codes)
     purity = sum(np.bincount(data.test_y[clusters == k]).max() for k in np.unique(clusters)) / len(codes)
-    silhouette = float(silhouette_score(codes, data.test_y, sample_size=min(2000, len(codes)),
-                                        random_state=run.seed))
-    figures.latent_scatter(shown, data.test_y, data.classes, run.out / "latent.png",
-                           f"{data.name}: {run.model} codes of the test images "
-                           f"(silhouette {silhouette:.3f}, k-means purity {purity:.3f})")
+    silhouette = float(silhouette_score(codes, data.test_y, sample_size=min(2000, len(codes)), random_state=run.seed))
+    figures.latent_scatter(
+        shown,
+        data.test_y,
+        data.classes,
+        run.out / "latent.png",
+        f"{data.name}: {run.model} codes of the test images (silhouette {silhouette:.3f}, k-means purity {purity:.3f})",
+    )
     mse = float(reconstruction_errors(module, data.test_x).mean())
-    run.echo(f"{run.model} latent {codes.shape[1]}: silhouette {silhouette:.3f}, k-means purity {purity:.3f}, "
-             f"test MSE {mse:.4f}")
+    run.echo(
+        f"{run.model} latent {codes.shape[1]}: silhouette {silhouette:.3f}, k-means purity {purity:.3f}, "
+        f"test MSE {mse:.4f}"
+    )
     return {"silhouette": silhouette, "kmeans_purity": float(purity), "test_mse": mse}
 
 
@@ -114,7 +142,7 @@ def generate_experiment(run: Run, n: int = 100) -> dict:
     """The ``generate`` experiment: see ``catalog.CATALOG["generate"].help``."""
     data = run.data
     module = run.fit(data.train_x)
-    codes = encode(module, data.train_x)                                             # (n_train, latent)
+    codes = encode(module, data.train_x)  # (n_train, latent)
     rng = np.random.default_rng(run.seed)
     lo, hi = codes.min(0), codes.max(0)
     samples = {
@@ -123,12 +151,15 @@ def generate_experiment(run: Run, n: int = 100) -> dict:
     }
     result = {"latent_low": lo.tolist(), "latent_high": hi.tolist()}
     for kind, z in samples.items():
-        images = decode(module, z.astype(np.float32))                                # (n, 28, 28)
+        images = decode(module, z.astype(np.float32))  # (n, 28, 28)
         result[f"{kind}_nearest_mse"] = _nearest_mse(images, data.train_x)
-        figures.image_grid(images, run.out / f"generate_{kind}.png",
-                           f"{data.name}: {run.model} decoded from {kind} latent samples")
-    run.echo(f"{run.model} latent {codes.shape[1]}: mean squared distance to the nearest training image: "
-             f"uniform {result['uniform_nearest_mse']:.4f}, gaussian {result['gaussian_nearest_mse']:.4f}")
+        figures.image_grid(
+            images, run.out / f"generate_{kind}.png", f"{data.name}: {run.model} decoded from {kind} latent samples"
+        )
+    run.echo(
+        f"{run.model} latent {codes.shape[1]}: mean squared distance to the nearest training image: "
+        f"uniform {result['uniform_nearest_mse']:.4f}, gaussian {result['gaussian_nearest_mse']:.4f}"
+    )
     return result
 
 
@@ -147,11 +178,16 @@ def denoise_experiment(run: Run) -> dict:
     for name, images in outputs.items():
         result[f"mse_{name}"] = _mse(images, data.test_x)
     shown = _one_per_class(data.test_y, data.classes)
-    figures.image_rows([data.test_x[shown], corrupted[shown], outputs["plain"][shown], outputs["denoising"][shown]],
-                       ["clean", "masked", "plain AE", "denoising AE"], run.out / "denoise.png",
-                       f"{data.name}: {run.model} on test images with {DENOISE_NOISE}")
-    run.echo(f"MSE to the clean test images: masked input {result['mse_corrupted_input']:.4f}, "
-             f"plain AE {result['mse_plain']:.4f}, denoising AE {result['mse_denoising']:.4f}")
+    figures.image_rows(
+        [data.test_x[shown], corrupted[shown], outputs["plain"][shown], outputs["denoising"][shown]],
+        ["clean", "masked", "plain AE", "denoising AE"],
+        run.out / "denoise.png",
+        f"{data.name}: {run.model} on test images with {DENOISE_NOISE}",
+    )
+    run.echo(
+        f"MSE to the clean test images: masked input {result['mse_corrupted_input']:.4f}, "
+        f"plain AE {result['mse_plain']:.4f}, denoising AE {result['mse_denoising']:.4f}"
+    )
     return result
 
 
@@ -161,25 +197,28 @@ def interpolate_experiment(run: Run, steps: int = 10) -> dict:
     module = run.fit(data.train_x)
     first = {c: int(np.flatnonzero(data.test_y == c)[0]) for c in np.unique(data.test_y)}
     pairs = [(a, b) for a, b in ((0, 1), (4, 9), (3, 8)) if a in first and b in first] or [tuple(list(first)[:2])]
-    t = np.linspace(0, 1, steps, dtype=np.float32)[:, None]                          # (steps, 1)
+    t = np.linspace(0, 1, steps, dtype=np.float32)[:, None]  # (steps, 1)
     rows, labels, latent_frames, pixel_frames = [], [], [], []
     for a, b in pairs:
-        ends = data.test_x[[first[a], first[b]]]                                      # (2, 28, 28)
+        ends = data.test_x[[first[a], first[b]]]  # (2, 28, 28)
         za, zb = encode(module, ends)
-        along_codes = decode(module, (1 - t) * za + t * zb)                          # (steps, 28, 28)
-        crossfade = (1 - t[:, :, None]) * ends[0] + t[:, :, None] * ends[1]           # (steps, 28, 28)
+        along_codes = decode(module, (1 - t) * za + t * zb)  # (steps, 28, 28)
+        crossfade = (1 - t[:, :, None]) * ends[0] + t[:, :, None] * ends[1]  # (steps, 28, 28)
         rows += [along_codes, crossfade]
         labels += [f"{data.classes[a]}->{data.classes[b]} latent", "pixels"]
         latent_frames.append(along_codes), pixel_frames.append(crossfade)
-    figures.image_rows(rows, labels, run.out / "interpolate.png",
-                       f"{data.name}: {run.model} latent path vs pixel crossfade")
+    figures.image_rows(
+        rows, labels, run.out / "interpolate.png", f"{data.name}: {run.model} latent path vs pixel crossfade"
+    )
     result = {
         "pairs": [[data.classes[a], data.classes[b]] for a, b in pairs],
         "latent_path_error": float(reconstruction_errors(module, np.concatenate(latent_frames)).mean()),
         "crossfade_error": float(reconstruction_errors(module, np.concatenate(pixel_frames)).mean()),
     }
-    run.echo(f"mean reconstruction error of the frames: latent path {result['latent_path_error']:.4f}, "
-             f"pixel crossfade {result['crossfade_error']:.4f}")
+    run.echo(
+        f"mean reconstruction error of the frames: latent path {result['latent_path_error']:.4f}, "
+        f"pixel crossfade {result['crossfade_error']:.4f}"
+    )
     return result
 
 
@@ -193,7 +232,7 @@ def anomaly_experiment(run: Run) -> dict:
     methods = {run.model: {}, **{name: {} for name in BASELINES}}
     flags = {"recall": [], "false_alarm_rate": []}
     seconds = dict.fromkeys(methods, 0.0)
-    test_flat = data.test_x.reshape(len(data.test_x), -1)                           # (n_test, 784)
+    test_flat = data.test_x.reshape(len(data.test_x), -1)  # (n_test, 784)
     examples = None
     for c in classes:
         normal = data.train_x[data.train_y == c]
@@ -214,22 +253,41 @@ def anomaly_experiment(run: Run) -> dict:
             started = time.perf_counter()
             methods[name][str(c)] = auc_roc(anomalous, baseline(normal.reshape(len(normal), -1), test_flat, run.seed))
             seconds[name] += time.perf_counter() - started
-    result = {"methods": {name: {"mean_auroc": float(np.mean(list(per.values()))), "per_class": per,
-                                 "seconds": round(seconds[name], 2)}
-                          for name, per in methods.items()},
-              "threshold": {"method": f"percentile:{ANOMALY_PERCENTILE:g} of the training class's errors",
-                            "mean_recall": float(np.mean(flags["recall"])),
-                            "mean_false_alarm_rate": float(np.mean(flags["false_alarm_rate"]))}}
-    figures.auroc_bars(result["methods"], [data.classes[c] for c in classes], run.out / "anomaly_auroc.png",
-                       f"{data.name}: one-class AUROC per class (train on one class, score all test images)")
+    result = {
+        "methods": {
+            name: {
+                "mean_auroc": float(np.mean(list(per.values()))),
+                "per_class": per,
+                "seconds": round(seconds[name], 2),
+            }
+            for name, per in methods.items()
+        },
+        "threshold": {
+            "method": f"percentile:{ANOMALY_PERCENTILE:g} of the training class's errors",
+            "mean_recall": float(np.mean(flags["recall"])),
+            "mean_false_alarm_rate": float(np.mean(flags["false_alarm_rate"])),
+        },
+    }
+    figures.auroc_bars(
+        result["methods"],
+        [data.classes[c] for c in classes],
+        run.out / "anomaly_auroc.png",
+        f"{data.name}: one-class AUROC per class (train on one class, score all test images)",
+    )
     c, calm, odd = examples
-    figures.image_rows([calm, odd], ["most normal", "most anomalous"], run.out / "anomaly_examples.png",
-                       f"{data.name}: {run.model} trained on class {data.classes[c]}")
+    figures.image_rows(
+        [calm, odd],
+        ["most normal", "most anomalous"],
+        run.out / "anomaly_examples.png",
+        f"{data.name}: {run.model} trained on class {data.classes[c]}",
+    )
     run.echo(f"one-class mean AUROC on {data.name} ({len(classes)} classes):")
     for name, res in result["methods"].items():
         run.echo(f"  {name:<18}{res['mean_auroc']:.4f}   ({res['seconds']:.1f} s)")
-    run.echo(f"  {run.model} at the {ANOMALY_PERCENTILE:g}th-percentile cutoff: recall "
-             f"{result['threshold']['mean_recall']:.3f}, false alarms {result['threshold']['mean_false_alarm_rate']:.3f}")
+    run.echo(
+        f"  {run.model} at the {ANOMALY_PERCENTILE:g}th-percentile cutoff: recall "
+        f"{result['threshold']['mean_recall']:.3f}, false alarms {result['threshold']['mean_false_alarm_rate']:.3f}"
+    )
     return result
 
 
@@ -260,9 +318,20 @@ BASELINES = {"isolation_forest": _isolation_forest, "pca": _pca_error, "one_clas
 EXPERIMENTS = {name: globals()[f"{name}_experiment"] for name in CATALOG}
 
 
-def run_experiment(name: str, out, data: str = "auto", model: str | None = None, latent: int | None = None,
-                   epochs: int | None = None, seed: int = 0, device: str = "auto", threads: int | None = None,
-                   limit: int | None = None, progress: bool = False, echo: Callable[[str], None] = print) -> dict:
+def run_experiment(
+    name: str,
+    out,
+    data: str = "auto",
+    model: str | None = None,
+    latent: int | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    threads: int | None = None,
+    limit: int | None = None,
+    progress: bool = False,
+    echo: Callable[[str], None] = print,
+) -> dict:
     """Run course experiment ``name`` (one of ``EXPERIMENTS``) on image source ``data``
     (``auto``, ``mnist``, ``fashion-mnist``, ``digits`` or a folder of IDX files, see
     ``tsae_datasets.images``), writing its PNG figures and ``metrics.json`` into
@@ -282,8 +351,17 @@ def run_experiment(name: str, out, data: str = "auto", model: str | None = None,
     images = load_images(data, limit=limit)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    run = Run(images, out, model or spec.model, latent if latent is not None else spec.latent,
-              epochs or spec.epochs, seed, resolve_device(device), progress, echo)
+    run = Run(
+        images,
+        out,
+        model or spec.model,
+        latent if latent is not None else spec.latent,
+        epochs or spec.epochs,
+        seed,
+        resolve_device(device),
+        progress,
+        echo,
+    )
     echo(f"{name} on {images.describe()}")
     started = time.perf_counter()
     # numpy/scikit-learn BLAS on the same thread budget as torch: a BLAS thread that
@@ -291,13 +369,25 @@ def run_experiment(name: str, out, data: str = "auto", model: str | None = None,
     # other core loaded, 0.009 s on 1).
     with torch_threads(threads) as n_threads, threadpool_limits(n_threads):
         metrics = EXPERIMENTS[name](run)
-    metrics = {"experiment": name, "data": images.name, "train_images": len(images.train_x),
-               "test_images": len(images.test_x), "model": run.model, "latent": run.latent, "epochs": run.epochs,
-               "seed": seed, "threads": n_threads, "seconds": round(time.perf_counter() - started, 1),
-               **metrics, "fits": run.fits}
+    metrics = {
+        "experiment": name,
+        "data": images.name,
+        "train_images": len(images.train_x),
+        "test_images": len(images.test_x),
+        "model": run.model,
+        "latent": run.latent,
+        "epochs": run.epochs,
+        "seed": seed,
+        "threads": n_threads,
+        "seconds": round(time.perf_counter() - started, 1),
+        **metrics,
+        "fits": run.fits,
+    }
     write_json(out / "metrics.json", metrics, "metrics file")
-    echo(f"wrote {', '.join(sorted(p.name for p in out.glob('*.png')))} and metrics.json to {out} "
-         f"({metrics['seconds']} s)")
+    echo(
+        f"wrote {', '.join(sorted(p.name for p in out.glob('*.png')))} and metrics.json to {out} "
+        f"({metrics['seconds']} s)"
+    )
     return metrics
 
 

@@ -79,8 +79,7 @@ def auroc_bars(methods: dict[str, dict], classes: list[str], path, title: str = 
     x = np.arange(len(classes))
     for i, (name, result) in enumerate(methods.items()):
         values = [result["per_class"][str(c)] for c in range(len(classes))]
-        ax.bar(x + i * width - 0.4 + width / 2, values, width,
-               label=f"{name} (mean {result['mean_auroc']:.3f})")
+        ax.bar(x + i * width - 0.4 + width / 2, values, width, label=f"{name} (mean {result['mean_auroc']:.3f})")
     ax.set_xticks(x, classes, fontsize=7)
     ax.set_ylim(0.4, 1.0)
     ax.set_ylabel("AUROC")

@@ -15,13 +15,23 @@ BATCH = 512  # images per forward pass at inference
 def course_config(epochs: int, n_train: int, batch_size: int = 128) -> TrainConfig:
     """The course's optimiser settings: Adam, lr 1e-3, weight decay 1e-5, every
     training image once per epoch, early stopping after 3 flat epochs."""
-    return TrainConfig(epochs=epochs, batch_size=batch_size, lr=1e-3, weight_decay=1e-5, patience=3,
-                       max_windows=n_train)
+    return TrainConfig(
+        epochs=epochs, batch_size=batch_size, lr=1e-3, weight_decay=1e-5, patience=3, max_windows=n_train
+    )
 
 
-def fit_image_model(name: str, images: np.ndarray, params: dict | None = None, noise: str = "none",
-                    epochs: int = 10, batch_size: int = 128, seed: int = 0, device: torch.device | str = "cpu",
-                    val_fraction: float = 0.1, progress: bool = False):
+def fit_image_model(
+    name: str,
+    images: np.ndarray,
+    params: dict | None = None,
+    noise: str = "none",
+    epochs: int = 10,
+    batch_size: int = 128,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    val_fraction: float = 0.1,
+    progress: bool = False,
+):
     """Train image model ``name`` on ``images`` (n, 28, 28) in [0, 1].
 
     The last ``val_fraction`` of the (already shuffled) images is held out for early
@@ -33,8 +43,16 @@ def fit_image_model(name: str, images: np.ndarray, params: dict | None = None, n
     n_val = max(1, int(round(len(x) * val_fraction)))
     torch.manual_seed(seed)
     model, resolved = build_image_model(name, params)
-    summary = fit_examples(model, x[:-n_val], x[-n_val:], Corruption.parse(noise),
-                           course_config(epochs, len(x) - n_val, batch_size), device, seed, progress)
+    summary = fit_examples(
+        model,
+        x[:-n_val],
+        x[-n_val:],
+        Corruption.parse(noise),
+        course_config(epochs, len(x) - n_val, batch_size),
+        device,
+        seed,
+        progress,
+    )
     summary.update(model=name, params=resolved, train_images=len(x) - n_val, val_images=n_val)
     return model, summary
 

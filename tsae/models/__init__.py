@@ -20,8 +20,7 @@ built on torch's ``meta`` device (no memory) and refused if it would hold more t
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -172,10 +171,13 @@ def _skeleton(cls: type, resolved: dict, kwargs: dict) -> torch.nn.Module:
         settings = ", ".join(f"{k}={v}" for k, v in resolved.items())
         size = f"{count:,}" if count < math.inf else "over 2**61"
         shape = f" for window {kwargs['window']} and {kwargs['n_channels']} channel(s)" if "window" in kwargs else ""
-        raise ConfigError(f"model {cls.registry_name!r} with {settings}{shape} would have {size} weights, "
-                          f"more than the limit of {MAX_WEIGHTS:,}: lower them")
+        raise ConfigError(
+            f"model {cls.registry_name!r} with {settings}{shape} would have {size} weights, "
+            f"more than the limit of {MAX_WEIGHTS:,}: lower them"
+        )
     return skeleton
 
 
-from . import conv1d, dense, lstm  # noqa: E402,F401  (registers the time-series models)
-from . import conv2d, linear, mlp  # noqa: E402,F401  (registers the image models)
+# Importing the model modules registers them (time series: conv1d, dense, lstm; images:
+# conv2d, linear, mlp).
+from . import conv1d, conv2d, dense, linear, lstm, mlp  # noqa: E402,F401

@@ -45,15 +45,18 @@ class Conv1dAE(nn.Module):
     def param_limits(window: int) -> dict[str, tuple[int, str]]:
         """Largest value of each parameter, and why: each stage halves the window
         (padded to a multiple of ``2**depth``), so ``2**(depth - 1) <= window``."""
-        return {"latent": (MAX_UNITS, "units of the code"), "width": (MAX_UNITS, "channels of the first stage"),
-                "depth": (window.bit_length(), f"each stage halves the window of {window}: 2**(depth-1) <= window")}
+        return {
+            "latent": (MAX_UNITS, "units of the code"),
+            "width": (MAX_UNITS, "channels of the first stage"),
+            "depth": (window.bit_length(), f"each stage halves the window of {window}: 2**(depth-1) <= window"),
+        }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, W, C)
         b = x.shape[0]
         h = nn.functional.pad(x.transpose(1, 2), (0, self.padded - self.window))  # (B, C, Wp)
-        h = self.encoder(h)                                        # (B, width*2^(d-1), Wp/2^d)
-        z = self.to_latent(h.flatten(1))                           # (B, latent)
-        h = self.from_latent(z).view(b, *self.code_shape)          # (B, width*2^(d-1), Wp/2^d)
-        out = self.decoder(h)                                      # (B, C, Wp)
-        return out[:, :, : self.window].transpose(1, 2)            # (B, W, C)
+        h = self.encoder(h)  # (B, width*2^(d-1), Wp/2^d)
+        z = self.to_latent(h.flatten(1))  # (B, latent)
+        h = self.from_latent(z).view(b, *self.code_shape)  # (B, width*2^(d-1), Wp/2^d)
+        out = self.decoder(h)  # (B, C, Wp)
+        return out[:, :, : self.window].transpose(1, 2)  # (B, W, C)

@@ -17,14 +17,19 @@ class Conv2dAE(nn.Module):
     def __init__(self, latent: int = 64):
         super().__init__()
         self.encoder = nn.Sequential(
-            nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.ReLU(),       # (B, 16, 14, 14)
-            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),      # (B, 32, 7, 7)
-            nn.Conv2d(32, latent, 7),                                   # (B, latent, 1, 1)
+            nn.Conv2d(1, 16, 3, stride=2, padding=1),
+            nn.ReLU(),  # (B, 16, 14, 14)
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),
+            nn.ReLU(),  # (B, 32, 7, 7)
+            nn.Conv2d(32, latent, 7),  # (B, latent, 1, 1)
         )
         self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(latent, 32, 7), nn.ReLU(),                                    # (B, 32, 7, 7)
-            nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),  # (B, 16, 14, 14)
-            nn.ConvTranspose2d(16, 1, 3, stride=2, padding=1, output_padding=1), nn.Sigmoid(),  # (B, 1, 28, 28)
+            nn.ConvTranspose2d(latent, 32, 7),
+            nn.ReLU(),  # (B, 32, 7, 7)
+            nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1, output_padding=1),
+            nn.ReLU(),  # (B, 16, 14, 14)
+            nn.ConvTranspose2d(16, 1, 3, stride=2, padding=1, output_padding=1),
+            nn.Sigmoid(),  # (B, 1, 28, 28)
         )
 
     @staticmethod
@@ -37,10 +42,10 @@ class Conv2dAE(nn.Module):
         return {"latent": (MAX_UNITS, "units of the code")}
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x).flatten(1)                        # (B, 1, 28, 28) -> (B, latent)
+        return self.encoder(x).flatten(1)  # (B, 1, 28, 28) -> (B, latent)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z[:, :, None, None])                 # (B, latent) -> (B, 1, 28, 28)
+        return self.decoder(z[:, :, None, None])  # (B, latent) -> (B, 1, 28, 28)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))

@@ -32,10 +32,13 @@ class DenseAE(nn.Module):
     @staticmethod
     def param_limits(window: int) -> dict[str, tuple[int, str]]:
         """Largest value of each parameter, and why."""
-        return {"latent": (MAX_UNITS, "units of the code"), "width": (MAX_UNITS, "units of the first hidden layer"),
-                "depth": (MAX_LAYERS, "hidden layers")}
+        return {
+            "latent": (MAX_UNITS, "units of the code"),
+            "width": (MAX_UNITS, "units of the first hidden layer"),
+            "depth": (MAX_LAYERS, "hidden layers"),
+        }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, W, C)
-        z = self.encoder(x.flatten(1))            # (B, W*C) -> (B, latent)
-        return self.decoder(z).view_as(x)         # (B, W*C) -> (B, W, C)
+        z = self.encoder(x.flatten(1))  # (B, W*C) -> (B, latent)
+        return self.decoder(z).view_as(x)  # (B, W*C) -> (B, W, C)

@@ -30,10 +30,10 @@ class FlatImageAE(nn.Module):
     decoder: nn.Module
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x.flatten(1))                       # (B, 1, 28, 28) -> (B, latent)
+        return self.encoder(x.flatten(1))  # (B, 1, 28, 28) -> (B, latent)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z).view(-1, 1, 28, 28)              # (B, latent) -> (B, 1, 28, 28)
+        return self.decoder(z).view(-1, 1, 28, 28)  # (B, latent) -> (B, 1, 28, 28)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))

@@ -30,14 +30,17 @@ class LstmAE(nn.Module):
     @staticmethod
     def param_limits(window: int) -> dict[str, tuple[int, str]]:
         """Largest value of each parameter, and why."""
-        return {"latent": (MAX_UNITS, "units of the code"), "width": (MAX_UNITS, "units of the LSTM state"),
-                "depth": (MAX_LAYERS, "stacked LSTM layers")}
+        return {
+            "latent": (MAX_UNITS, "units of the code"),
+            "width": (MAX_UNITS, "units of the LSTM state"),
+            "depth": (MAX_LAYERS, "stacked LSTM layers"),
+        }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, W, C)
-        _, (h, _) = self.encoder(x)                         # h: (depth, B, width)
-        z = self.to_latent(h[-1])                           # (B, latent)
-        seed = self.from_latent(z)                          # (B, width)
+        _, (h, _) = self.encoder(x)  # h: (depth, B, width)
+        z = self.to_latent(h[-1])  # (B, latent)
+        seed = self.from_latent(z)  # (B, width)
         seq = seed.unsqueeze(1).expand(-1, x.shape[1], -1)  # (B, W, width)
-        out, _ = self.decoder(seq)                          # (B, W, width)
-        return self.readout(out)                            # (B, W, C)
+        out, _ = self.decoder(seq)  # (B, W, width)
+        return self.readout(out)  # (B, W, C)
