@@ -43,6 +43,9 @@ import sys
 import time
 from pathlib import Path
 
+from machine import cpu_model as _cpu_model  # noqa: E402  (benchmarks/machine.py)
+from machine import git_rev as _git_rev
+from machine import mem_total_gb as _mem_total_gb
 from procmem import reset_peak as _reset_peak
 from procmem import status_kb as _status_kb
 
@@ -161,45 +164,6 @@ def run_case(case: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------- parent side
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _mem_total_gb() -> float | None:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemTotal:"):
-                    return round(int(line.split()[1]) / 1024**2, 1)
-    except OSError:
-        pass
-    return None
-
-
-def _git_rev() -> str:
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        return rev + ("+dirty" if dirty else "") if rev else "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def _source_hash() -> str:

@@ -67,6 +67,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import cpu_model as _cpu_model  # noqa: E402  (benchmarks/machine.py)
+from machine import git_rev as _git_rev
 from procmem import reset_peak as _reset_peak
 from procmem import status_kb as _status_kb
 
@@ -570,34 +572,6 @@ def _timed_shell(command: str, timeout: float) -> dict:
         res["error"] = f"exit {proc.returncode}: " + " | ".join(stderr.strip().splitlines()[-3:])
     res["stderr_tail"] = stderr.strip().splitlines()[-2:]
     return res
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _git_rev() -> str:
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        return rev + ("+dirty" if dirty else "") if rev else "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def _machine() -> dict:

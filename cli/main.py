@@ -440,7 +440,7 @@ def demo(
 ):
     """Generate a multichannel signal with injected anomalies, fit, score and plot."""
     with user_errors():
-        from tsae.demo import run_demo
+        from .demo import run_demo
 
         run_demo(out, n=n, channels=channels, seed=seed, threads=threads, echo=typer.echo)
 

@@ -41,19 +41,19 @@ def _add(name: str) -> None:
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     ):
         from tsae.course import run_experiment
+        from tsae_datasets.images import load_images
 
         with user_errors():
             run_experiment(
                 name,
                 out or Path("out/mnist") / name,
-                data=data,
+                data=load_images(data, limit=limit),
                 model=model and model.value,
                 latent=latent,
                 epochs=epochs,
                 seed=seed,
                 device=device,
                 threads=threads,
-                limit=limit,
                 progress=not quiet,
                 echo=typer.echo,
             )

@@ -128,7 +128,9 @@ def _finite_numbers(obj):
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
 def test_every_experiment_writes_figures_and_finite_metrics(name, tmp_path):
     lines = []
-    metrics = run_experiment(name, tmp_path, data="digits", epochs=1, limit=300, threads=1, echo=lines.append)
+    metrics = run_experiment(
+        name, tmp_path, data=load_images("digits", limit=300), epochs=1, threads=1, echo=lines.append
+    )
     for file in EXPECTED_FILES[name] + ["metrics.json"]:
         assert (tmp_path / file).stat().st_size > 0, file
     assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
@@ -140,11 +142,17 @@ def test_every_experiment_writes_figures_and_finite_metrics(name, tmp_path):
 
 def test_metrics_layout_of_reconstruct_and_anomaly(tmp_path):
     rec = run_experiment(
-        "reconstruct", tmp_path / "r", data="digits", model="mlp", epochs=1, limit=200, threads=1, echo=lambda _: None
+        "reconstruct",
+        tmp_path / "r",
+        data=load_images("digits", limit=200),
+        model="mlp",
+        epochs=1,
+        threads=1,
+        echo=lambda _: None,
     )
     assert set(rec["test_mse"]) == {"mlp"} and set(rec["test_mse"]["mlp"]) == {"2", "16"}
     anomaly = run_experiment(
-        "anomaly", tmp_path / "a", data="digits", epochs=1, limit=200, threads=1, echo=lambda _: None
+        "anomaly", tmp_path / "a", data=load_images("digits", limit=200), epochs=1, threads=1, echo=lambda _: None
     )
     assert set(anomaly["methods"]) == {"conv2d", "isolation_forest", "pca", "one_class_svm"}
     for result in anomaly["methods"].values():
@@ -154,7 +162,9 @@ def test_metrics_layout_of_reconstruct_and_anomaly(tmp_path):
 
 def test_experiments_are_deterministic(tmp_path):
     runs = [
-        run_experiment("latent", tmp_path / str(i), data="digits", epochs=2, limit=300, threads=1, echo=lambda _: None)
+        run_experiment(
+            "latent", tmp_path / str(i), data=load_images("digits", limit=300), epochs=2, threads=1, echo=lambda _: None
+        )
         for i in range(2)
     ]
     for key in ("silhouette", "kmeans_purity", "test_mse"):

@@ -15,7 +15,8 @@ from sklearn.metrics import average_precision_score, precision_recall_fscore_sup
 from tsae import metrics as M
 from tsae.errors import DataError
 
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "metrics_reference.json"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"  # ../shared beside the repository
+REFERENCE = SHARED / "fixtures" / "metrics_reference.json"
 
 # our evaluate() key -> TSB-AD get_metrics key
 TSB_KEYS = {
@@ -47,6 +48,13 @@ def _reference_cases():
 
 
 _CASES = _reference_cases()
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} (the shared data beside the repository) is absent")
+def test_the_reference_fixture_is_found_where_shared_data_is():
+    """With ../shared present (as in CI), a missing or empty fixture is a failure, not a skip."""
+    assert REFERENCE.is_file(), f"{REFERENCE} missing although {SHARED} exists"
+    assert len(_CASES) > 0
 
 
 # ------------------------------------------------------------- TSB-AD reference values

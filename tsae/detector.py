@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.base import BaseEstimator
 
 from . import __version__
 from .atomic import ANY
@@ -39,7 +40,7 @@ from .persist import load_model_file, save_model_file
 from .runtime import resolve_device, torch_threads
 from .scaling import Scaler
 from .scoring import MIN_BATCH, MODES, PointScorer, channel_error_weights
-from .thresholds import Threshold, parse_threshold, threshold_from_dict
+from .thresholds import Threshold, parse_threshold, threshold_from_dict, threshold_from_spec
 from .training import TrainConfig, train_autoencoder
 from .windows import auto_window
 
@@ -56,10 +57,18 @@ MIN_AUTO_WINDOW = 8
 #: A cutoff with fewer validation scores at or above it than this is little more than
 #: the largest one (percentile:99.5 of 200 scores is the maximum): fit warns.
 MIN_TAIL_SCORES = 2
+#: Constructor parameters that are the loader's to choose, not stored in model files.
+_RUNTIME_PARAMS = ("device", "threads", "progress")
 
 
-class Detector:
+class Detector(BaseEstimator):
     """Denoising-autoencoder anomaly detector for uni- and multivariate series.
+
+    A scikit-learn estimator: ``get_params``/``set_params`` and ``sklearn.base.clone``
+    work, the constructor only stores its arguments, and fitted attributes end in
+    ``_`` (set only once ``fit`` has succeeded). ``score`` keeps its documented meaning
+    here (one anomaly score per row, higher = more anomalous), not scikit-learn's
+    ``score(X, y)`` summary of a supervised fit.
 
     Parameters
     ----------
@@ -197,23 +206,17 @@ class Detector:
         self.progress = progress
 
     # ------------------------------------------------------------------ fit
-    def fit(self, data, source: str = "input") -> Detector:
+    def fit(self, data, y=None, source: str = "input") -> Detector:
         """Learn the scaling, the window, the autoencoder and the threshold from
         normal data (a DataFrame, an array (n, channels), or a CSV/Parquet path).
+        ``y`` is ignored (scikit-learn's signature; labels are for ``calibrate``).
 
         Every option and the data are checked before training, and the fitted
         attributes are set only at the end: a failed fit leaves a fitted detector as it
         was. Warns (``TsaeWarning``) about columns left out, constant channels and an
         automatic window shortened to fit the data. Returns self.
         """
-        _check_options(self)
-        learning = LearningSettings.parse(self.learning)
-        get_model_class(self.model)
-        corruption = Corruption.parse(self.noise)
-        events = _event_rules(self.events)
-        threshold = parse_threshold(self.threshold) if isinstance(self.threshold, str) else self.threshold
-        config = TrainConfig(self.epochs, self.batch_size, self.lr, 0.0, self.patience, self.max_windows)
-        config.validate()
+        learning, corruption, events, threshold, config = self._settings()
         device = resolve_device(self.device)
 
         frame, source = _as_frame(data, source)
@@ -248,6 +251,19 @@ class Detector:
         self.channel_weights_, self.threshold_, self.events_ = weights, threshold, events
         self.calibration_, self.learning_ = calibrator.state_dict(), learning
         return self
+
+    def _settings(self) -> tuple:
+        """Every parameter checked and parsed (ConfigError naming the first wrong one):
+        (learning, corruption, events, threshold, training config)."""
+        _check_options(self)
+        learning = LearningSettings.parse(self.learning)
+        get_model_class(self.model)
+        corruption = Corruption.parse(self.noise)
+        events = _event_rules(self.events)
+        threshold = parse_threshold(self.threshold) if isinstance(self.threshold, str) else self.threshold
+        config = TrainConfig(self.epochs, self.batch_size, self.lr, 0.0, self.patience, self.max_windows)
+        config.validate()
+        return learning, corruption, events, threshold, config
 
     def _train(
         self,
@@ -471,6 +487,7 @@ class Detector:
         self._check_fitted()
         return {
             "tsae_version": __version__,
+            "params": self._file_params(),
             "model": {"name": self.model, "params": self.model_params_},
             "channels": self.channels_,
             "columns_explicit": self.columns is not None,
@@ -493,6 +510,18 @@ class Detector:
             "training": self.training_,
         }
 
+    def _file_params(self) -> dict:
+        """The constructor's parameters as plain data (``load`` rebuilds ``cls(**params)``);
+        the run-time ones (device, threads, progress) are the loader's to choose."""
+        params = {k: v for k, v in self.get_params(deep=False).items() if k not in _RUNTIME_PARAMS}
+        if isinstance(params["threshold"], Threshold):
+            params["threshold"] = params["threshold"].spec()
+        if isinstance(params["events"], EventRules):
+            params["events"] = params["events"].to_dict()
+        if isinstance(params["learning"], LearningSettings):
+            params["learning"] = params["learning"].to_dict()
+        return params
+
     def save(self, path: str | os.PathLike, expect=ANY) -> None:
         """Write the model file (header + weights, checksummed, written atomically).
         ``expect``: replace ``path`` only if it is still the file with this
@@ -507,35 +536,56 @@ class Detector:
         header, weights = load_model_file(path)
         validate_header(header, weights, path)  # nothing below can fail on the file's content
         channels = header["channels"]
-        det = cls(
-            header["model"]["name"],
-            window=header["window"],
-            score_mode=header["score_mode"],
-            scaling=header["scaler"]["method"],
-            model_params=header["model"]["params"],
-            max_gap=header["max_gap"],
-            columns=channels if header["columns_explicit"] else None,
-            timestamp=header["timestamp"],
-            device=device,
-            threads=threads,
-            **header["settings"],
-        )
+        if header.get("params") is not None:  # the constructor's parameters, as the user gave them
+            det = cls(**params_from_file(header["params"]), device=device, threads=threads)
+        else:  # files written before the parameters were stored: what the header implies
+            det = _from_old_header(cls, header, device, threads)
         det.timestamp_, det.channels_ = header["timestamp"], channels
         det.ignored_columns_ = header.get("ignored_columns", [])  # absent in files written before it existed
         det.n_features_in_, det.window_ = len(channels), header["window"]
         det.scaler_ = Scaler.from_dict(header["scaler"], len(channels))
         det.channel_weights_ = _channel_weights(header)
-        det.threshold_ = det.threshold = threshold_from_dict(header["threshold"])
-        det.events_ = det.events = EventRules.from_dict(header["events"])
+        det.threshold_ = threshold_from_dict(header["threshold"])
+        det.events_ = EventRules.from_dict(header["events"])
         # files written before calibration existed start from a fresh calibrator
         det.calibration_ = header.get("calibration")
-        det.learning_ = LearningSettings.parse(det.learning)
+        det.learning_ = LearningSettings.parse(header["settings"].get("learning"))
         det.model_params_, det.training_ = header["model"]["params"], header["training"]
         det.device_ = resolve_device(device)
         det.module_, _ = build_model(det.model, det.n_features_in_, det.window_, det.model_params_)
         det.module_.load_state_dict(weights)
         det.module_.to(det.device_).eval()
         return det
+
+
+def params_from_file(params: dict) -> dict:
+    """The constructor arguments stored by ``Detector.save`` (``header["params"]``), with
+    the threshold rebuilt (unfitted) from its spec."""
+    params = dict(params)
+    if isinstance(params.get("threshold"), dict):
+        params["threshold"] = threshold_from_spec(params["threshold"], "params.threshold")
+    return params
+
+
+def _from_old_header(cls, header: dict, device: str, threads) -> Detector:
+    """A Detector for a file without ``params``: the parameters its header implies."""
+    channels = header["channels"]
+    det = cls(
+        header["model"]["name"],
+        window=header["window"],
+        score_mode=header["score_mode"],
+        scaling=header["scaler"]["method"],
+        model_params=header["model"]["params"],
+        max_gap=header["max_gap"],
+        columns=channels if header["columns_explicit"] else None,
+        timestamp=header["timestamp"],
+        device=device,
+        threads=threads,
+        **header["settings"],
+    )
+    det.threshold = threshold_from_spec(threshold_from_dict(header["threshold"]).spec())
+    det.events = header["events"]
+    return det
 
 
 def load(path: str | os.PathLike, device: str = "auto", threads: int | None = None) -> Detector:

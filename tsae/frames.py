@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from tsae.errors import ConfigError, DataError
+from tsae.events import runs
 
 __all__ = [
     "LABEL_COLUMNS",
@@ -586,9 +587,8 @@ class GapFiller:
             return None
 
         # Runs of NaN: starts and (exclusive) ends, positions within this call.
-        edges = np.diff(np.concatenate(([0], missing.view(np.int8), [0])))
-        starts = np.flatnonzero(edges == 1)
-        ends = np.flatnonzero(edges == -1)
+        spans = runs(missing)
+        starts, ends = spans[:, 0], spans[:, 1] + 1
         lengths = ends - starts
         if starts[0] == 0:
             lengths[0] += carried

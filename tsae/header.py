@@ -129,6 +129,7 @@ def _check_header(header: Mapping[str, Any]) -> tuple[dict, str]:
     threshold_from_dict(header["threshold"])
     EventRules.from_dict(header["events"])
     _check_settings(header["settings"])
+    _check_params(header.get("params"))
     _check_calibration(header.get("calibration"))
     _check_training(header["training"])
     if header.get("channel_weights") is not None:
@@ -169,6 +170,23 @@ def _check_settings(settings: Any) -> None:
             LearningSettings.parse(learning)
         except (ConfigError, TypeError) as exc:
             raise ConfigError(f"field 'settings.learning' is invalid: {exc}") from None
+
+
+def _check_params(params: Any) -> None:
+    """The constructor's parameters (absent in older files): every one of them, each
+    checked as ``fit`` checks it before any data."""
+    import inspect
+
+    from .detector import _RUNTIME_PARAMS, Detector, params_from_file
+
+    if params is None:
+        return
+    names = tuple(n for n in inspect.signature(Detector).parameters if n not in _RUNTIME_PARAMS)
+    check_dict(params, "params", names)
+    try:
+        Detector(**params_from_file(params))._settings()
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise ConfigError(f"field 'params' is invalid: {exc}") from None
 
 
 def _check_calibration(state: Any) -> None:

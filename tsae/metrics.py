@@ -34,6 +34,7 @@ import numbers
 import numpy as np
 
 from tsae.errors import DataError
+from tsae.events import runs
 from tsae.nab import nab_score  # noqa: F401  (NAB's scoring, in its own module)
 
 __all__ = [
@@ -121,13 +122,9 @@ def _check_int(value, name: str, minimum: int) -> int:
 
 
 def _segments(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Inclusive (starts, ends) of the runs of True in a boolean array."""
-    padded = np.zeros(mask.shape[0] + 2, dtype=np.int8)
-    padded[1:-1] = mask
-    edges = np.diff(padded)
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1) - 1
-    return starts, ends
+    """Inclusive (starts, ends) of the runs of True in a boolean array (``tsae.events.runs``)."""
+    spans = runs(mask)
+    return spans[:, 0], spans[:, 1]
 
 
 def _segment_max(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .atomic import save_figure
+from .events import runs
 
 
 def plot_scores(
@@ -35,7 +36,7 @@ def plot_scores(
     if len(channels) > 8:
         top.set_title(f"first 8 of {len(channels)} channels", fontsize=9)
     if labels is not None:
-        for i, (start, end) in enumerate(_runs(np.asarray(labels) > 0)):
+        for i, (start, end) in enumerate(runs(np.asarray(labels) > 0)):
             for ax in (top, bottom):  # at least a visible sliver for one-point anomalies
                 ax.axvspan(
                     x[start],
@@ -60,12 +61,6 @@ def plot_scores(
         save_figure(fig, path, dpi=110)
     finally:
         plt.close(fig)
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """(start, end) inclusive index pairs of the True runs in ``mask``."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
-    return list(zip(edges[::2], edges[1::2] - 1))
 
 
 def plot_pr_curve(labels: np.ndarray, scores: np.ndarray, cutoff: float, path) -> None:

@@ -35,7 +35,7 @@ import torch
 
 from .errors import ConfigError
 from .options import SCORE_MODES
-from .windows import add_window_errors, sliding_windows
+from .windows import add_window_errors, coverage, sliding_windows
 
 MODES = SCORE_MODES
 
@@ -207,8 +207,8 @@ class PointScorer:
             )
 
     def _counts(self, first: int, n: int) -> np.ndarray:
-        """Windows covering final points first..first+n-1 (all windows exist)."""
-        return np.minimum(np.arange(first, first + n) + 1, self.window).astype(np.float64)
+        """Windows covering final points first..first+n-1 (the series goes on past them)."""
+        return coverage(first + n + self.window, self.window, first, first + n)
 
     def _push_causal(self, data, first_new, n_windows) -> np.ndarray:
         n_new = len(data) - first_new
@@ -253,9 +253,7 @@ class PointScorer:
         if self.mode == "causal" or len(self.pending) == 0:
             return np.zeros(0)
         n, first = len(self.pending), self.n_emitted
-        total = self.n_seen
-        p = np.arange(first, first + n)
-        counts = np.minimum(p, total - self.window) - np.maximum(0, p - self.window + 1) + 1
+        counts = coverage(self.n_seen, self.window, first, first + n)
         scores = np.where(counts > 0, self.pending / np.maximum(counts, 1), np.nan)
         self.pending = np.zeros(0)
         self.n_emitted += n

@@ -45,8 +45,22 @@ class Threshold:
         with np.errstate(invalid="ignore"):
             return np.asarray(scores, dtype=np.float64) > self.cutoff_
 
+    def params(self) -> dict:
+        """The constructor's parameters (what the user chose)."""
+        return {}
+
+    def learned(self) -> dict:
+        """What ``fit`` learned besides ``cutoff_`` (empty for most methods)."""
+        return {}
+
+    def spec(self) -> dict:
+        """The unfitted threshold as plain data: ``{"method": name, **params()}``
+        (:func:`threshold_from_spec` rebuilds it)."""
+        return {"method": self.name, **self.params()}
+
     def to_dict(self) -> dict:
-        return {"method": self.name, **self.params(), "cutoff": self.cutoff_}
+        """The fitted threshold as plain data: parameters, what was learned, the cutoff."""
+        return {**self.spec(), **self.learned(), "cutoff": self.cutoff_}
 
     def __str__(self) -> str:
         """Short description, e.g. ``percentile:99.5``."""
@@ -165,6 +179,19 @@ def threshold_from_dict(d: dict) -> Threshold:
     return th
 
 
+def threshold_from_spec(d: dict, field: str = "threshold") -> Threshold:
+    """An unfitted threshold from ``Threshold.spec()`` output; ConfigError naming the field."""
+    check_dict(d, field, ("method",), closed=False)
+    cls = _THRESHOLDS.get(d["method"]) if isinstance(d["method"], str) else None
+    if cls is None:
+        raise ConfigError(
+            f"field '{field}.method': unknown threshold method {d['method']!r:.40}; "
+            f"choose one of: {', '.join(_THRESHOLDS)}"
+        )
+    check_dict(d, field, tuple(cls().spec()))
+    return _construct(cls, d)
+
+
 def _construct(cls: type, d: dict) -> Threshold:
     """``cls`` built from its constructor arguments in ``d``, each checked on its own
     (type, then range) so that an error names it, then together."""
@@ -250,8 +277,10 @@ class PrecisionRecall(Threshold):
             "beta": self.beta,
             "target_precision": self.target_precision,
             "target_recall": self.target_recall,
-            "expected": self.expected_,
         }
+
+    def learned(self) -> dict:
+        return {"expected": self.expected_}
 
     def _cutoff(self, scores, labels):
         from sklearn.metrics import precision_recall_curve
@@ -314,7 +343,10 @@ class PeaksOverThreshold(Threshold):
         self.tail_: dict | None = None
 
     def params(self) -> dict:
-        return {"risk": self.risk, "init_quantile": self.init_quantile, "tail": self.tail_}
+        return {"risk": self.risk, "init_quantile": self.init_quantile}
+
+    def learned(self) -> dict:
+        return {"tail": self.tail_}
 
     def _cutoff(self, scores, labels):
         from scipy.stats import genpareto

@@ -95,7 +95,9 @@ def add_window_errors(acc: np.ndarray, errors: np.ndarray) -> None:
         acc[j : j + k] += errors[:, j]
 
 
-def coverage(n: int, window: int) -> np.ndarray:
-    """How many stride-1 windows of length ``window`` cover each of ``n`` points."""
-    p = np.arange(n)
+def coverage(n: int, window: int, first: int = 0, stop: int | None = None) -> np.ndarray:
+    """How many stride-1 windows of length ``window`` of an ``n``-point series cover each
+    of its points ``first .. stop - 1`` (default: all of them); 0 or less when the series
+    is shorter than the window."""
+    p = np.arange(first, n if stop is None else stop)
     return (np.minimum(p, n - window) - np.maximum(0, p - window + 1) + 1).astype(np.float64)

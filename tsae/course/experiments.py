@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,16 +24,13 @@ from . import figures
 from .catalog import CATALOG
 from .imagefit import decode, encode, fit_image_model, reconstruct, reconstruction_errors
 
-if TYPE_CHECKING:
-    from tsae_datasets.images import ImageSet
-
 
 @dataclass
 class Run:
     """What every experiment gets: the data, where to write, and the user's choices
     (``None``: the experiment's default)."""
 
-    data: ImageSet
+    data: Any  # the images: see run_experiment
     out: Path
     model: str | None  # None only for reconstruct: every image model
     latent: int | None
@@ -321,25 +318,23 @@ EXPERIMENTS = {name: globals()[f"{name}_experiment"] for name in CATALOG}
 def run_experiment(
     name: str,
     out,
-    data: str = "auto",
+    data,
     model: str | None = None,
     latent: int | None = None,
     epochs: int | None = None,
     seed: int = 0,
     device: str = "auto",
     threads: int | None = None,
-    limit: int | None = None,
     progress: bool = False,
     echo: Callable[[str], None] = print,
 ) -> dict:
-    """Run course experiment ``name`` (one of ``EXPERIMENTS``) on image source ``data``
-    (``auto``, ``mnist``, ``fashion-mnist``, ``digits`` or a folder of IDX files, see
-    ``tsae_datasets.images``), writing its PNG figures and ``metrics.json`` into
-    ``out``. ``model``, ``latent`` and ``epochs`` default to the experiment's own
-    choices; ``limit`` keeps at most that many training and test images.
-    Returns the metrics (also written to ``out/metrics.json``)."""
-    from tsae_datasets.images import load_images
-
+    """Run course experiment ``name`` (one of ``EXPERIMENTS``) on the images ``data``,
+    writing its PNG figures and ``metrics.json`` into ``out``. ``data`` is what
+    ``tsae_datasets.images.load_images`` returns (an ``ImageSet``: ``train_x``,
+    ``train_y``, ``test_x``, ``test_y`` (N, 28, 28) in [0, 1], ``classes``, ``name``,
+    ``describe()``); the library itself reads no dataset, so it does not depend on
+    ``tsae_datasets``. ``model``, ``latent`` and ``epochs`` default to the experiment's
+    own choices. Returns the metrics (also written to ``out/metrics.json``)."""
     if name not in EXPERIMENTS:
         raise ConfigError(f"unknown experiment {name!r}; choose one of: {', '.join(EXPERIMENTS)}")
     spec = CATALOG[name]
@@ -348,7 +343,7 @@ def run_experiment(
     for key, value in (("latent", latent), ("epochs", epochs)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ConfigError(f"{key} must be a positive integer, got {value!r}")
-    images = load_images(data, limit=limit)
+    images = data
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     run = Run(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .detector import Detector
-from .io import write_table
-from .metrics import auc_pr, auc_roc
-from .plots import plot_scores
+from tsae.detector import Detector
+from tsae.io import write_table
+from tsae.metrics import auc_pr, auc_roc
+from tsae.plots import plot_scores
 
 
 def run_demo(out, n: int = 20_000, channels: int = 3, seed: int = 0, threads: int | None = None, echo=print) -> dict:
