@@ -348,7 +348,7 @@ def _calibrate(det, frame, label, method, beta, target_precision, target_recall,
 
     rule = PrecisionRecall(beta, target_precision, target_recall) if method == "pr" else parse_threshold(method)
     det.calibrate(frame, rule, label_column=label, source=source)
-    assessed = det.assess(det.without_labels(frame, label), source)
+    assessed = det.assess(det._without_labels(frame, label), source)
     scores, flags = assessed["score"].to_numpy(), assessed["is_anomaly"].to_numpy()
     line = f"{det.threshold_}: cutoff {det.threshold_.cutoff_:.6g}, flags {int(flags.sum())} of {len(scores)} rows"
     labels = read_labels(frame, label, source) if label is not None else None

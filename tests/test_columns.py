@@ -75,7 +75,7 @@ def test_fit_leaves_out_labels_and_constant_flags_in_one_warning():
     det, messages = fit_recording(skab_like())
     assert det.channels_ == ["a", "b"]
     assert det.ignored_columns_ == ["anomaly", "changepoint", "valve_open", "alarm"]
-    assert det.header()["ignored_columns"] == det.ignored_columns_
+    assert det._header()["ignored_columns"] == det.ignored_columns_
     assert messages == [
         "train.csv: left out column(s) anomaly (label name), changepoint (label name), "
         "valve_open (constant 1), alarm (constant 0); choose the columns explicitly to use them"
@@ -125,7 +125,7 @@ def test_scoring_data_that_still_has_the_left_out_columns(tmp_path):
 def test_without_labels_drops_every_label_like_column_that_is_not_a_channel():
     det, _ = fit_recording(skab_like(), columns=["a", "b", "changepoint"])
     frame = skab_like(50).assign(truth=0)
-    kept = det.without_labels(frame, "truth").columns.tolist()
+    kept = det._without_labels(frame, "truth").columns.tolist()
     assert kept == ["datetime", "a", "b", "changepoint", "valve_open", "alarm"]
 
 
@@ -211,7 +211,7 @@ def test_fit_skips_list_struct_and_binary_columns(parquet_with_containers):
     whole = det.score(path).to_numpy()
     gaps = GapFiller(det.max_gap)
     chunked = [
-        det.prepare(chunk, path, gaps, first_row=int(chunk.index[0]))  # 'tags' all null at first: not extra
+        det._prepare(chunk, path, gaps, first_row=int(chunk.index[0]))  # 'tags' all null at first: not extra
         for chunk in iter_table_chunks(path, 100)
     ]
     np.testing.assert_array_equal(np.vstack(chunked), read_table(path)[["a", "b"]].to_numpy())
@@ -230,9 +230,9 @@ def test_requested_list_column_is_a_clear_error(parquet_with_containers):
 def test_list_column_never_gives_a_column_order_error(parquet_with_containers):
     det = Detector("dense", **TINY).fit(series(600))
     frame = read_table(parquet_with_containers)  # a, tags, meta, raw, b: a and b in the fitted order
-    det.check_columns(frame)
+    det._check_columns(frame)
     with pytest.raises(DataError, match="different order: b, a"):
-        det.check_columns(frame[["b", "tags", "a"]])
+        det._check_columns(frame[["b", "tags", "a"]])
 
 
 # --- how a CSV file was read ------------------------------------------------------------
@@ -279,6 +279,6 @@ def test_huge_value_refused_in_batch_and_chunked_scoring(tmp_path):
     with pytest.raises(DataError, match=r"huge\.csv: column 'b' has 1e\+39 at row 250, beyond the float32 range"):
         gaps = GapFiller(det.max_gap)
         for chunk in iter_table_chunks(path, 100):
-            det.prepare(chunk, str(path), gaps, first_row=int(chunk.index[0]))
+            det._prepare(chunk, str(path), gaps, first_row=int(chunk.index[0]))
     with pytest.raises(DataError, match=r"column 'b' has 1e\+39 at row 250"):
         Detector("dense", **TINY).fit(frame)

@@ -185,7 +185,7 @@ def test_predict_applies_the_event_rules(with_rules, signal):
 def test_event_rules_survive_save_and_load(with_rules, signal, tmp_path):
     with_rules.save(tmp_path / "m.tsae")
     back = tsae.load(tmp_path / "m.tsae", threads=1)
-    assert back.events_ == RULES and back.header()["events"] == RULES.to_dict()
+    assert back.events_ == RULES and back._header()["events"] == RULES.to_dict()
     np.testing.assert_array_equal(back.predict(signal).to_numpy(), with_rules.predict(signal).to_numpy())
 
 

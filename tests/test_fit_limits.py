@@ -122,7 +122,7 @@ def test_longest_window_is_the_inverse_of_the_minimum_rows(val_fraction):
 def fitted():
     frame = periodic(600)
     det = fit(frame, window=16)
-    return det, frame, det.score(frame).to_numpy(), copy.deepcopy(det.header())
+    return det, frame, det.score(frame).to_numpy(), copy.deepcopy(det._header())
 
 
 def wide_with_a_long_gap():
@@ -151,7 +151,7 @@ def test_failed_refit_keeps_the_fitted_model(fitted, tmp_path, data, change, err
         det.fit(data())
     for key, value in options.items():
         setattr(det, key, value)
-    assert det.header() == header
+    assert det._header() == header
     np.testing.assert_array_equal(det.score(frame).to_numpy(), scores)
     det.save(tmp_path / "m.tsae")
 

@@ -317,7 +317,7 @@ class Detector(BaseEstimator):
         with ``learning`` on, a copy of the model keeps learning along the rows."""
         self._check_fitted()
         frame, source = _as_frame(data, source, self.channels_)
-        values = self.prepare(frame, source)
+        values = self._prepare(frame, source)
         with torch_threads(self.threads):
             result = self._assess_scaled(self.scaler_.transform(values))
         return pd.DataFrame(
@@ -360,7 +360,7 @@ class Detector(BaseEstimator):
         self._check_fitted()
         threshold = parse_threshold(threshold, allow_pr=True) if isinstance(threshold, str) else threshold
         frame, source = _as_frame(data, source, self.channels_)
-        assessed = self.assess(self.without_labels(frame, label_column), source)
+        assessed = self.assess(self._without_labels(frame, label_column), source)
         scores = assessed["probability" if getattr(threshold, "on_probability", False) else "score"].to_numpy()
         if labels is None and getattr(threshold, "needs_labels", False):
             labels = read_labels(frame, label_column, source)
@@ -377,7 +377,7 @@ class Detector(BaseEstimator):
         self._check_fitted()
         frame, source = _as_frame(data, source, self.channels_)
         labels = read_labels(frame, label_column, source) if labels is None else np.asarray(labels)
-        assessed = self.assess(self.without_labels(frame, label_column), source)
+        assessed = self.assess(self._without_labels(frame, label_column), source)
         scores, flags = assessed["score"].to_numpy(), assessed["is_anomaly"].to_numpy()
         valid = np.isfinite(scores)  # causal mode: the first window-1 points have no score
         result = evaluate(labels[valid], scores[valid])
@@ -389,7 +389,7 @@ class Detector(BaseEstimator):
         result["rows"], result["anomalous_rows"] = len(labels), int(labels.sum())
         return result
 
-    def without_labels(self, frame: pd.DataFrame, label_column: str | None = None) -> pd.DataFrame:
+    def _without_labels(self, frame: pd.DataFrame, label_column: str | None = None) -> pd.DataFrame:
         """``frame`` without ``label_column`` and its label-like columns
         (``tsae.frames.LABEL_COLUMNS``), except those the model was fitted on, so that
         a label column of any name is not taken for an extra value column."""
@@ -397,21 +397,21 @@ class Detector(BaseEstimator):
         drop = [c for c in frame.columns if (c == label_column or is_label_column(c)) and c not in channels]
         return frame.drop(columns=drop) if drop else frame
 
-    def prepare(
+    def _prepare(
         self, frame: pd.DataFrame, source: str = "input", gaps: GapFiller | None = None, first_row: int = 0
     ) -> np.ndarray:
-        """Check ``frame``'s columns against the fitted ones (see ``check_columns``) and
+        """Check ``frame``'s columns against the fitted ones (see ``_check_columns``) and
         return its values (n, channels) with gaps filled; errors name the file, column
         and row."""
         self._check_fitted()
-        self.check_columns(frame, source)
+        self._check_columns(frame, source)
         if gaps is None:  # a whole series (chunks are checked by the caller at the end)
             if len(frame) < self.window_:
                 raise DataError(f"{source} has {len(frame)} rows, fewer than the model's window of {self.window_}")
             gaps = GapFiller(self.max_gap)
         return gaps.fill(to_values(frame, self.channels_, source), first_row, source, self.channels_)
 
-    def check_columns(self, frame: pd.DataFrame, source: str = "input") -> None:
+    def _check_columns(self, frame: pd.DataFrame, source: str = "input") -> None:
         """DataError naming missing, extra or reordered value columns.
 
         Columns the fit left out (``ignored_columns_``), label-like columns, text and
@@ -442,7 +442,7 @@ class Detector(BaseEstimator):
                 f"{_names(order)} (expected: {_names(self.channels_)})"
             )
 
-    def point_scorer(self, min_batch: int = MIN_BATCH) -> PointScorer:
+    def _point_scorer(self, min_batch: int = MIN_BATCH) -> PointScorer:
         """A fresh block-wise scorer of raw scores over scaled values (no calibration, no learning)."""
         self._check_fitted()
         return PointScorer(
@@ -455,7 +455,7 @@ class Detector(BaseEstimator):
             self.channel_weights_,
         )
 
-    def monitor(self, min_batch: int = MIN_BATCH, learning="model"):
+    def _monitor(self, min_batch: int = MIN_BATCH, learning="model"):
         """A fresh :class:`tsae.monitor.Monitor` (scores, probabilities, flags, learning)
         over scaled values: what batch, chunked and stream scoring push rows through."""
         from .monitor import Monitor
@@ -474,7 +474,7 @@ class Detector(BaseEstimator):
     def _assess_scaled(self, scaled: np.ndarray):
         from .monitor import Assessment
 
-        monitor = self.monitor()
+        monitor = self._monitor()
         return Assessment.concat([monitor.push(scaled), monitor.flush()])
 
     def _check_fitted(self) -> None:
@@ -482,7 +482,7 @@ class Detector(BaseEstimator):
             raise NotFittedError("this Detector is not fitted yet: call fit(data) or tsae.load(path) first")
 
     # ----------------------------------------------------------- persistence
-    def header(self) -> dict:
+    def _header(self) -> dict:
         """The model file's readable header (everything but the weights)."""
         self._check_fitted()
         return {
@@ -526,7 +526,7 @@ class Detector(BaseEstimator):
         """Write the model file (header + weights, checksummed, written atomically).
         ``expect``: replace ``path`` only if it is still the file with this
         ``tsae.atomic.file_identity`` (None: only if there is none); ChangedError otherwise."""
-        header = self.header()
+        header = self._header()
         weights = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
         save_model_file(path, header, weights, expect)
 

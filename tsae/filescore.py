@@ -52,7 +52,7 @@ def iter_file_scores(
     """
     source = str(path)
     gaps = GapFiller(detector.max_gap)
-    monitor = detector.monitor()
+    monitor = detector._monitor()
     ts_col = detector.timestamp_
     pending: list[pd.Series] = []  # timestamps of rows read but not yet scored
 
@@ -66,7 +66,7 @@ def iter_file_scores(
 
     for chunk in iter_table_chunks(path, chunk_rows, sep=sep):
         chunk = select_columns(chunk, detector, columns, source=source)
-        values = detector.prepare(chunk, source, gaps, first_row=int(chunk.index[0]))
+        values = detector._prepare(chunk, source, gaps, first_row=int(chunk.index[0]))
         if ts_col is not None and ts_col in chunk.columns:
             pending.append(chunk[ts_col])
         result = monitor.push(detector.scaler_.transform(values))

@@ -148,7 +148,7 @@ class StreamingScorer:
         self.center = np.asarray(detector.scaler_.center, dtype=np.float64)
         self.scale = np.asarray(detector.scaler_.scale, dtype=np.float64)
         self.gaps = GapFiller(detector.max_gap)
-        self.monitor = detector.monitor(min_batch=1, learning=learning)
+        self.monitor = detector._monitor(min_batch=1, learning=learning)
         self.scorer = self.monitor.scorer
         self.delay = self.monitor.delay
         self.stamps: deque = deque()  # timestamps of rows not yet scored (at most delay + the current block)
