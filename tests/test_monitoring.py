@@ -387,3 +387,24 @@ def test_a_model_file_without_calibration_starts_it_afresh(learner, tmp_path, dr
     assert det.calibration_ is None and det.learning_ is None
     p = det.assess(drifting)["probability"].to_numpy()
     assert np.all(p[15:115] == 0.5) and not np.all(p[115:] == 0.5)  # a fresh calibrator's warm-up
+
+
+@pytest.mark.slow
+def test_readme_monitoring_example_on_nab_machine_temperature():
+    """README's *Monitoring real streams* example, on the real file: the same 19 alarms."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "nab"
+    path = path / "machine_temperature_system_failure.csv"
+    if not path.parent.parent.is_dir():
+        pytest.skip(f"{path.parent.parent} absent")
+    data = pd.read_csv(path).drop(columns="label")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        det = Detector(
+            score_mode="causal", learning="on", threshold="probability:0.999999999", events={"cooldown": 50}, threads=1
+        ).fit(data.iloc[:750])
+    alarms = det.assess(data).query("is_anomaly")
+    assert len(alarms) == 19
+    assert alarms.index[0] == 11680 and alarms.index[1] == 18044 and alarms.index[-1] == 19613
+    np.testing.assert_allclose(alarms["score"].iloc[0], 82.1, atol=0.05)

@@ -9,7 +9,7 @@ from .errors import DataError
 from .events import events_table
 from .frames import GapFiller
 from .io import TableWriter, iter_table_chunks
-from .monitor import Assessment
+from .monitor import Assessment, PendingStamps
 from .runtime import torch_threads
 
 
@@ -54,21 +54,18 @@ def iter_file_scores(
     gaps = GapFiller(detector.max_gap)
     monitor = detector._monitor()
     ts_col = detector.timestamp_
-    pending: list[pd.Series] = []  # timestamps of rows read but not yet scored
+    pending = PendingStamps()  # timestamps of rows read but not yet scored
+    stamped = False
 
     def block(result: Assessment):
-        nonlocal pending
-        if not pending:
-            return result, None
-        stamps = pd.concat(pending, ignore_index=True)
-        pending = [stamps.iloc[len(result) :]]
-        return result, stamps.iloc[: len(result)].to_numpy()
+        return result, pending.take(len(result)) if stamped else None
 
     for chunk in iter_table_chunks(path, chunk_rows, sep=sep):
         chunk = select_columns(chunk, detector, columns, source=source)
         values = detector._prepare(chunk, source, gaps, first_row=int(chunk.index[0]))
         if ts_col is not None and ts_col in chunk.columns:
-            pending.append(chunk[ts_col])
+            stamped = True
+            pending.add(chunk[ts_col].to_numpy())
         result = monitor.push(detector.scaler_.transform(values))
         if len(result):
             yield block(result)

@@ -34,7 +34,7 @@ from .learning import ContinualLearner
 from .options import LearningSettings
 from .scoring import MIN_BATCH, PointScorer
 
-__all__ = ["Assessment", "Monitor"]
+__all__ = ["Assessment", "Monitor", "PendingStamps"]
 
 
 @dataclass
@@ -56,6 +56,44 @@ class Assessment:
         if not parts:
             return cls(np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool), np.zeros(0, dtype=bool))
         return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in cls.__dataclass_fields__))
+
+
+class PendingStamps:
+    """The timestamps of rows whose scores are not final yet, oldest first: ``add`` them
+    as rows arrive (one, or a block as an array keeping its dtype), ``take(n)`` as ``n``
+    scores become final. Used by chunked file scoring and the stream alike."""
+
+    def __init__(self, values=()):
+        self._parts: list[np.ndarray] = []
+        self._len = 0
+        self.add(values)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def add(self, values) -> None:
+        """Append timestamps: an array (its dtype kept) or any sequence (kept as objects)."""
+        part = values if isinstance(values, np.ndarray) else np.array(list(values) + [None], dtype=object)[:-1]
+        if len(part):
+            self._parts.append(part)
+            self._len += len(part)
+
+    def take(self, n: int) -> np.ndarray:
+        """Remove and return the ``n`` oldest timestamps."""
+        out = []
+        while n > 0:
+            head = self._parts[0]
+            if len(head) <= n:
+                out.append(self._parts.pop(0))
+            else:
+                out.append(head[:n])
+                self._parts[0] = head[n:]
+            self._len -= len(out[-1])
+            n -= len(out[-1])
+        return out[0] if len(out) == 1 else np.concatenate(out) if out else np.empty(0, dtype=object)
+
+    def tolist(self) -> list:
+        return [value for part in self._parts for value in part.tolist()]
 
 
 class Monitor:

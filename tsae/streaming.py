@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import math
-from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -44,6 +43,7 @@ import torch
 from .errors import ConfigError, DataError
 from .frames import _MISSING_TEXT, GapFiller, to_values
 from .header import check_dict, check_int, check_numbers
+from .monitor import PendingStamps
 from .persist import compute_checksum
 from .runtime import default_threads
 
@@ -151,7 +151,7 @@ class StreamingScorer:
         self.monitor = detector._monitor(min_batch=1, learning=learning)
         self.scorer = self.monitor.scorer
         self.delay = self.monitor.delay
-        self.stamps: deque = deque()  # timestamps of rows not yet scored (at most delay + the current block)
+        self.stamps = PendingStamps()  # timestamps of rows not yet scored (at most delay + the current block)
         self.rows = 0  # rows accepted so far
         if state is not None:
             self.load_state_dict(state)
@@ -170,11 +170,11 @@ class StreamingScorer:
                 raise
             return StreamEvent(math.nan, False, False, None, timestamp, self.delay, warning=str(exc))
         self.rows += 1
-        self.stamps.append(timestamp)
+        self.stamps.add([timestamp])
         result = self.monitor.push(((filled - self.center) / self.scale).astype(np.float32))
         if len(result) == 0:
             return StreamEvent(math.nan, False, False, None, timestamp, self.delay)
-        stamp = self.stamps.popleft()
+        stamp = self.stamps.take(1)[0]
         score = float(result.score[-1])
         return StreamEvent(
             score,
@@ -238,7 +238,7 @@ class StreamingScorer:
         self._check_range(values)
         x = self.gaps.fill(values, self.rows, "stream batch", self.channels)
         ts_col = self.detector.timestamp_
-        self.stamps.extend(frame[ts_col].tolist() if ts_col in frame.columns else [None] * len(frame))
+        self.stamps.add(frame[ts_col].tolist() if ts_col in frame.columns else [None] * len(frame))
         self.rows += len(frame)
         return self._final(self.monitor.push(((x - self.center) / self.scale).astype(np.float32)))
 
@@ -284,7 +284,7 @@ class StreamingScorer:
         """Frame of the rows whose scores just became final (the oldest pending rows)."""
         end = self.scorer.n_emitted
         rows = np.arange(end - len(result), end)
-        stamps = [self.stamps.popleft() for _ in range(len(result))]
+        stamps = self.stamps.take(len(result)).tolist()
         return pd.DataFrame(
             {
                 "row": rows,
@@ -320,7 +320,7 @@ class StreamingScorer:
             "model": self.fingerprint,
             "channels": self.channels,
             "rows": self.rows,
-            "stamps": [None if s is None else str(s) for s in self.stamps],
+            "stamps": [None if s is None else str(s) for s in self.stamps.tolist()],
             "gaps": self.gaps.state_dict(),
             **self.monitor.state_dict(),
         }
@@ -348,7 +348,7 @@ class StreamingScorer:
         except ConfigError as exc:
             raise ConfigError(f"stream state {exc}") from None
         self.rows = state["rows"]
-        self.stamps = deque(state["stamps"])
+        self.stamps = PendingStamps(state["stamps"])
         self.gaps.load_state_dict(state["gaps"])
 
     def _check_state(self, state) -> None:
