@@ -94,7 +94,7 @@ def fit(
     merge_gap: Annotated[int, typer.Option(help="Event rule: merge events this many points apart.")] = 0,
     min_length: Annotated[int, typer.Option(help="Event rule: drop events shorter than this.")] = 1,
     cooldown: Annotated[int, typer.Option(help="Event rule: suppress new events this many points after one.")] = 0,
-    learning: LearningOpt = "off",
+    learning: LearningOpt = DEFAULTS["learning"],
     sep: SepOpt = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = DEFAULTS["seed"],
     device: DeviceOpt = DEFAULTS["device"],

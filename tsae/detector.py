@@ -179,7 +179,7 @@ class Detector(BaseEstimator):
         seed: int = _D["seed"],
         device: str = _D["device"],
         threads: int | None = None,
-        learning: str | dict | LearningSettings | None = "off",
+        learning: str | dict | LearningSettings | None = _D["learning"],
         progress: bool = False,
     ):
         self.model = model

@@ -151,4 +151,5 @@ DETECTOR_DEFAULTS = dict(
     max_gap=5,
     seed=0,
     device="auto",
+    learning="off",
 )
