@@ -445,6 +445,35 @@ def demo(
         run_demo(out, n=n, channels=channels, seed=seed, threads=threads, echo=typer.echo)
 
 
+@app.command()
+def plot(
+    data: Annotated[Path, typer.Argument(help="Data to draw: CSV or Parquet (a label column is shaded).")],
+    model: ModelOpt = Path("model.tsae"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Image file: .png, .pdf or .svg.")] = Path("plot.png"),
+    label_column: LabelOpt = None,
+    columns: ColumnsOpt = None,
+    sep: SepOpt = None,
+    threads: ThreadsOpt = None,
+):
+    """Draw a file: its signal, the score with the cutoff, flagged and labelled rows."""
+    with user_errors():
+        from tsae.atomic import check_output_path, figure_format, refuse_overwriting_inputs
+        from tsae.frames import read_labels
+        from tsae.plots import plot_file
+
+        refuse_overwriting_inputs(out, data, model, what="plot")
+        figure_format(out)
+        check_output_path(out, "plot")
+        det, frame, label = _load_labelled(data, model, threads, columns, sep, label_column)
+        labels = read_labels(frame, label, str(data)) if label is not None else None
+        drawn = plot_file(det, det._without_labels(frame, label), out, labels, title=f"{data.name}: {det.model}")
+    err.print(
+        f"drew {drawn['rows']} rows, {drawn['flagged']} flagged, channels {', '.join(map(str, drawn['channels']))} -> {out}",
+        soft_wrap=True,
+        markup=False,
+    )
+
+
 def _terminate(signum, frame):
     raise Terminated(signum)
 

@@ -17,9 +17,11 @@ def plot_scores(
     labels: np.ndarray | None = None,
     x=None,
     title: str = "",
+    flags: np.ndarray | None = None,
 ) -> None:
     """Save a two-panel PNG: channels on top (labelled anomalies shaded), score and
-    cutoff below (flagged points marked). ``values`` (n, C), ``scores`` (n,)."""
+    cutoff below (flagged points marked: ``flags``, default ``scores > cutoff``; no cutoff
+    line when ``cutoff`` is None). ``values`` (n, C), ``scores`` (n,)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -48,8 +50,9 @@ def plot_scores(
                 )
     top.legend(loc="upper left", fontsize=7, ncol=min(len(channels) + 1, 5))
     bottom.plot(x, scores, lw=0.6, color="black", label="score")
-    bottom.axhline(cutoff, color="tab:orange", ls="--", lw=1, label=f"cutoff {cutoff:.3g}")
-    flagged = scores > cutoff
+    if cutoff is not None:
+        bottom.axhline(cutoff, color="tab:orange", ls="--", lw=1, label=f"cutoff {cutoff:.3g}")
+    flagged = np.asarray(flags, dtype=bool) if flags is not None else scores > cutoff
     bottom.scatter(x[flagged], scores[flagged], s=4, color="tab:red", label="flagged", zorder=3)
     bottom.set_yscale("log")
     bottom.legend(loc="upper left", fontsize=7)
@@ -61,6 +64,30 @@ def plot_scores(
         save_figure(fig, path, dpi=110)
     finally:
         plt.close(fig)
+
+
+def plot_file(detector, frame, path, labels: np.ndarray | None = None, title: str = "", most: int = 8) -> dict:
+    """Score ``frame`` with a fitted ``detector`` (``Detector.assess``) and save the
+    two-panel figure of :func:`plot_scores` to ``path``: a time axis when the frame has
+    the model's timestamp column, the flags of the detector's own rule, ``labels``
+    shaded. With more than ``most`` channels, those that deviate most (mean absolute
+    scaled value) over the flagged rows -- over the highest-scored 1 % when none is
+    flagged -- are drawn. Returns what was drawn: rows, flagged rows, channels."""
+    assessed = detector.assess(frame)
+    values = frame[detector.channels_].to_numpy(dtype=np.float64)
+    scores, flags = assessed["score"].to_numpy(), assessed["is_anomaly"].to_numpy()
+    channels = list(detector.channels_)
+    if len(channels) > most:
+        rows = flags if flags.any() else np.nan_to_num(scores, nan=-np.inf) >= np.nanquantile(scores, 0.99)
+        deviation = np.nanmean(np.abs(detector.scaler_.transform(values[rows])), axis=0)
+        keep = np.sort(np.argsort(-deviation, kind="stable")[:most])
+        values, channels = values[:, keep], [channels[i] for i in keep]
+    ts = detector.timestamp_
+    x = frame[ts].to_numpy() if ts is not None and ts in frame.columns else None
+    on_probability = getattr(detector.threshold_, "on_probability", False)
+    cutoff = None if on_probability else detector.threshold_.cutoff_
+    plot_scores(values, channels, scores, cutoff, path, labels, x, title, flags=flags)
+    return {"rows": len(frame), "flagged": int(flags.sum()), "channels": channels}
 
 
 def plot_pr_curve(labels: np.ndarray, scores: np.ndarray, cutoff: float, path) -> None:
