@@ -329,6 +329,34 @@ class Detector(BaseEstimator):
             index=frame.index,
         )
 
+    def explain(self, data, source: str = "input") -> pd.DataFrame:
+        """Each channel's part of each row's score (``tsae.explain``): a DataFrame aligned
+        with ``data``'s rows, one column per channel (named as the channel), in the units
+        of the score; a row's parts sum to its score. Ranks the channels behind an alarm.
+
+        With continual learning the score comes from a model that keeps changing; the
+        parts are then those of the fitted model (ConfigError: not available yet).
+        """
+        from .explain import channel_contributions
+
+        self._check_fitted()
+        if self.learning_ is not None:
+            raise ConfigError(
+                "explain is not available for a detector with continual learning (learning='off' to use it)"
+            )
+        frame, source = _as_frame(data, source, self.channels_)
+        values = self._prepare(frame, source)
+        with torch_threads(self.threads):
+            parts = channel_contributions(
+                self.module_,
+                self.scaler_.transform(values),
+                self.window_,
+                self.device_,
+                self.score_mode,
+                self.channel_weights_,
+            )
+        return pd.DataFrame(parts, index=frame.index, columns=list(self.channels_))
+
     def predict(self, data, source: str = "input") -> pd.Series:
         """Boolean anomaly flag per row (``assess(data)["is_anomaly"]``)."""
         return self.assess(data, source)["is_anomaly"]

@@ -84,13 +84,13 @@ def auto_window(x: np.ndarray, limit: int | None = None) -> int:
 def add_window_errors(acc: np.ndarray, errors: np.ndarray) -> None:
     """Add per-position window errors onto the per-point sums, in place.
 
-    ``errors`` (k, W): error of window ``i`` at its position ``j``, for ``k``
-    consecutive stride-1 windows, window ``i`` starting at point ``i``.
-    ``acc`` (k + W - 1,): running sum per point. Point ``p`` receives
-    ``errors[i, p - i]`` from every window ``i`` covering it, oldest window first,
-    so that feeding windows in any grouping gives bit-identical sums.
+    ``errors`` (k, W) or (k, W, C): error of window ``i`` at its position ``j`` (per
+    channel), for ``k`` consecutive stride-1 windows, window ``i`` starting at point
+    ``i``. ``acc`` (k + W - 1,) or (k + W - 1, C): running sum per point. Point ``p``
+    receives ``errors[i, p - i]`` from every window ``i`` covering it, oldest window
+    first, so that feeding windows in any grouping gives bit-identical sums.
     """
-    k, w = errors.shape
+    k, w = errors.shape[:2]
     for j in range(w - 1, -1, -1):  # window i = p - j: descending j is ascending i
         acc[j : j + k] += errors[:, j]
 
