@@ -162,6 +162,9 @@ def score(
     events: Annotated[
         bool, typer.Option("--events", help="One row per anomalous event: start, end, peak score.")
     ] = False,
+    explain: Annotated[
+        int, typer.Option(min=0, help="Add top_channels: the N channels with the largest parts of each row's score.")
+    ] = 0,
     fail_on_anomaly: Annotated[bool, typer.Option(help="Exit with status 3 when any row is flagged.")] = False,
     columns: ColumnsOpt = None,
     sep: SepOpt = None,
@@ -179,7 +182,14 @@ def score(
             check_output_path(out)
         det = load(model, device=device, threads=threads)
         summary = score_file(
-            det, data, out, chunk_rows, events=events, columns=split_columns(columns), sep=parse_sep(sep)
+            det,
+            data,
+            out,
+            chunk_rows,
+            events=events,
+            columns=split_columns(columns),
+            sep=parse_sep(sep),
+            explain=explain,
         )
     if out is not None:
         found = f", {summary['events']} events" if summary["events"] is not None else ""

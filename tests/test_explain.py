@@ -36,3 +36,28 @@ def test_explain_with_continual_learning_is_refused(frame):
         det = Detector("dense", window=16, epochs=1, max_windows=64, threads=1, learning="on").fit(frame.iloc[:1000])
     with pytest.raises(ConfigError, match="continual learning"):
         det.explain(frame)
+
+
+def test_score_explain_names_the_culprit_per_row_and_per_event(frame, tmp_path):
+    from typer.testing import CliRunner
+
+    from tsae.io import read_table, write_table
+    from tsae_cli.main import app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        det = Detector("dense", window=16, epochs=3, max_windows=256, threads=1).fit(frame.iloc[:1000])
+    det.save(tmp_path / "m.tsae")
+    write_table(frame, tmp_path / "d.csv")
+    runner = CliRunner()
+    args = ["score", str(tmp_path / "d.csv"), "-m", str(tmp_path / "m.tsae"), "--threads", "1", "--explain", "2"]
+    rows = runner.invoke(app, args + ["-o", str(tmp_path / "rows.csv")])
+    assert rows.exit_code == 0, rows.output
+    table = read_table(tmp_path / "rows.csv")
+    assert list(table.columns) == ["timestamp", "score", "probability", "is_anomaly", "top_channels"]
+    assert table["top_channels"].iloc[1210].startswith("c4=") and table["top_channels"].iloc[1210].count(";") == 1
+    events = runner.invoke(app, args + ["--events", "-o", str(tmp_path / "events.csv")])
+    assert events.exit_code == 0, events.output
+    found = read_table(tmp_path / "events.csv")
+    hit = found[(found["start"] <= 1215) & (found["end"] >= 1205)]
+    assert len(hit) == 1 and hit["top_channels"].iloc[0].startswith("c4=")

@@ -8,7 +8,7 @@ import pandas as pd
 from .errors import DataError
 from .events import events_table
 from .frames import GapFiller
-from .io import TableWriter, iter_table_chunks
+from .io import TableWriter, iter_table_chunks, read_table
 from .monitor import Assessment, PendingStamps
 from .runtime import torch_threads
 
@@ -82,6 +82,7 @@ def score_file(
     events: bool = False,
     columns: list[str] | None = None,
     sep: str | None = None,
+    explain: int = 0,
 ) -> dict:
     """Score every row of ``path`` with a fitted ``detector`` and write
     ``[timestamp,] score, probability, is_anomaly`` to ``out`` (CSV or Parquet by suffix; None or
@@ -91,11 +92,14 @@ def score_file(
     Rows stream through in bounded memory, except when the detector has event rules
     or ``events`` is set: then the scores (8 bytes a row) are kept until the end,
     because an event's extent is known only once it is over.
-    ``columns`` and ``sep`` as :func:`iter_file_scores`.
+    ``columns`` and ``sep`` as :func:`iter_file_scores`. ``explain=K`` adds a
+    ``top_channels`` column: the K channels with the largest parts of the row's score
+    (of the event's summed score with ``events``), as ``name=share`` with shares of the
+    score (``Detector.explain``; the file is then also read whole, to hold its parts).
     Returns a summary dict (rows, flagged, events, cutoff).
     """
     ts_col = detector.timestamp_
-    whole = events or detector.events_.active
+    whole = events or detector.events_.active or explain > 0
     rows = flagged = 0
     kept: list[tuple[Assessment, np.ndarray | None]] = []
     n_events = None
@@ -113,8 +117,31 @@ def score_file(
             rows, flagged = len(result), int(flags.sum())
             table = events_table(flags, result.score, stamps)
             n_events = len(table)
-            writer.write(table if events else _rows(ts_col, stamps, result, flags))
+            out_table = table if events else _rows(ts_col, stamps, result, flags)
+            if explain > 0:
+                frame = select_columns(read_table(path, sep=sep), detector, columns, source=str(path))
+                parts = detector.explain(detector._without_labels(frame), source=str(path)).to_numpy()
+                if events:
+                    parts = np.array(
+                        [np.nansum(parts[s : e + 1], axis=0) for s, e in zip(table["start"], table["end"])]
+                    )
+                out_table["top_channels"] = top_channels(parts, list(detector.channels_), explain)
+            writer.write(out_table)
     return {"rows": rows, "flagged": flagged, "events": n_events, "cutoff": detector.threshold_.cutoff_}
+
+
+def top_channels(parts: np.ndarray, channels: list, k: int) -> list[str]:
+    """Per row of ``parts`` (n, C): the ``k`` largest channels as ``name=share`` (share of
+    the row's total, 2 decimals), ``;``-separated; empty where the row has no score."""
+    out = []
+    for row in parts.reshape(-1, len(channels)):
+        total = np.nansum(row)
+        if not np.isfinite(row).any() or total <= 0:
+            out.append("")
+            continue
+        order = np.argsort(-np.nan_to_num(row, nan=-np.inf), kind="stable")[:k]
+        out.append(";".join(f"{channels[j]}={row[j] / total:.2f}" for j in order))
+    return out
 
 
 def _rows(ts_col, stamps, result: Assessment, flags) -> pd.DataFrame:

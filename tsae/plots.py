@@ -70,17 +70,22 @@ def plot_file(detector, frame, path, labels: np.ndarray | None = None, title: st
     """Score ``frame`` with a fitted ``detector`` (``Detector.assess``) and save the
     two-panel figure of :func:`plot_scores` to ``path``: a time axis when the frame has
     the model's timestamp column, the flags of the detector's own rule, ``labels``
-    shaded. With more than ``most`` channels, those that deviate most (mean absolute
-    scaled value) over the flagged rows -- over the highest-scored 1 % when none is
-    flagged -- are drawn. Returns what was drawn: rows, flagged rows, channels."""
+    shaded. With more than ``most`` channels, those with the largest parts of the score
+    (``Detector.explain``) over the flagged rows -- over the highest-scored 1 % when none
+    is flagged -- are drawn (with continual learning, whose parts are not available: the
+    channels that deviate most, as mean absolute scaled value). Returns what was drawn:
+    rows, flagged rows, channels."""
     assessed = detector.assess(frame)
     values = frame[detector.channels_].to_numpy(dtype=np.float64)
     scores, flags = assessed["score"].to_numpy(), assessed["is_anomaly"].to_numpy()
     channels = list(detector.channels_)
     if len(channels) > most:
         rows = flags if flags.any() else np.nan_to_num(scores, nan=-np.inf) >= np.nanquantile(scores, 0.99)
-        deviation = np.nanmean(np.abs(detector.scaler_.transform(values[rows])), axis=0)
-        keep = np.sort(np.argsort(-deviation, kind="stable")[:most])
+        if detector.learning_ is None:
+            weight = np.nansum(detector.explain(frame).to_numpy()[rows], axis=0)
+        else:
+            weight = np.nanmean(np.abs(detector.scaler_.transform(values[rows])), axis=0)
+        keep = np.sort(np.argsort(-weight, kind="stable")[:most])
         values, channels = values[:, keep], [channels[i] for i in keep]
     ts = detector.timestamp_
     x = frame[ts].to_numpy() if ts is not None and ts in frame.columns else None
