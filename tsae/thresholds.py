@@ -164,12 +164,7 @@ def threshold_from_dict(d: dict) -> Threshold:
         range, or a cutoff that is not a finite number.
     """
     check_dict(d, "threshold", ("method", "cutoff"), closed=False)
-    cls = _THRESHOLDS.get(d["method"]) if isinstance(d["method"], str) else None
-    if cls is None:
-        raise ConfigError(
-            f"field 'threshold.method': unknown threshold method {d['method']!r:.40}; "
-            f"choose one of: {', '.join(_THRESHOLDS)}"
-        )
+    cls = _method_class(d, "threshold")
     check_dict(d, "threshold", tuple(cls().to_dict()))
     th = _construct(cls, d)
     for key in _LEARNED:
@@ -181,6 +176,13 @@ def threshold_from_dict(d: dict) -> Threshold:
 
 def threshold_from_spec(d: dict, field: str = "threshold") -> Threshold:
     """An unfitted threshold from ``Threshold.spec()`` output; ConfigError naming the field."""
+    cls = _method_class(d, field)
+    check_dict(d, field, tuple(cls().spec()))
+    return _construct(cls, d)
+
+
+def _method_class(d, field: str) -> type:
+    """The threshold class ``d["method"]`` names; ConfigError naming ``field`` otherwise."""
     check_dict(d, field, ("method",), closed=False)
     cls = _THRESHOLDS.get(d["method"]) if isinstance(d["method"], str) else None
     if cls is None:
@@ -188,8 +190,7 @@ def threshold_from_spec(d: dict, field: str = "threshold") -> Threshold:
             f"field '{field}.method': unknown threshold method {d['method']!r:.40}; "
             f"choose one of: {', '.join(_THRESHOLDS)}"
         )
-    check_dict(d, field, tuple(cls().spec()))
-    return _construct(cls, d)
+    return cls
 
 
 def _construct(cls: type, d: dict) -> Threshold:
