@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError, DataError
-from .frames import _MISSING_TEXT
+from .frames import _MISSING_TEXT, TIMESTAMP_NAMES
 from .streaming import StreamEvent
 
 __all__ = ["ColdStartScorer", "MONITORING"]
@@ -96,7 +96,7 @@ class ColdStartScorer:
         if timestamp is None and self.template.timestamp is not None:
             timestamp = row.get(self.template.timestamp)
         elif timestamp is None:
-            timestamp = next((row[k] for k in row if str(k).lower() in ("timestamp", "time", "date", "datetime")), None)
+            timestamp = next((row[k] for k in row if str(k).lower() in TIMESTAMP_NAMES), None)
         return StreamEvent(math.nan, False, False, self.rows - 1, timestamp, 0)
 
     def _start(self) -> None:
