@@ -166,6 +166,9 @@ def score(
         int, typer.Option(min=0, help="Add top_channels: the N channels with the largest parts of each row's score.")
     ] = 0,
     fail_on_anomaly: Annotated[bool, typer.Option(help="Exit with status 3 when any row is flagged.")] = False,
+    plot: Annotated[
+        Optional[Path], typer.Option(help="Also draw the file as `tsae plot` does (.png, .pdf, .svg).")
+    ] = None,
     columns: ColumnsOpt = None,
     sep: SepOpt = None,
     device: DeviceOpt = "auto",
@@ -180,6 +183,8 @@ def score(
         refuse_overwriting_inputs(out, data, model)
         if out is not None and str(out) != "-":
             check_output_path(out)
+        if plot is not None:
+            _check_plot_output(plot, data, model)
         det = load(model, device=device, threads=threads)
         summary = score_file(
             det,
@@ -191,6 +196,9 @@ def score(
             sep=parse_sep(sep),
             explain=explain,
         )
+        drawn = _draw(det, data, plot, columns, sep) if plot is not None else None
+    if drawn is not None:
+        err.print(_drawn_line(drawn, plot), soft_wrap=True, markup=False)
     if out is not None:
         found = f", {summary['events']} events" if summary["events"] is not None else ""
         err.print(
@@ -230,6 +238,10 @@ def stream(
         Optional[str],
         typer.Option("--sep", help="CSV field separator (default: detected in the header line; tab: 'tab')."),
     ] = None,
+    explain: Annotated[
+        int,
+        typer.Option(min=0, help="Add top_channels to each line: the N channels with the largest parts of the score."),
+    ] = 0,
     learning: Annotated[
         Optional[str],
         typer.Option(
@@ -252,12 +264,12 @@ def stream(
         raise typer.BadParameter("--follow needs --input FILE")
     with user_errors():
         if warmup is not None and not model.exists():
-            scorer = _cold_start(model, warmup, learning, threads)
+            scorer = _cold_start(model, warmup, learning, threads, explain > 0)
         else:
             from tsae import load
 
             scorer = load(model, threads=threads).streaming(
-                threads=threads, learning="model" if learning is None else learning
+                threads=threads, learning="model" if learning is None else learning, explain=explain > 0
             )
         status = run_stream(
             scorer,
@@ -269,11 +281,12 @@ def stream(
             on_error.value,
             sep=parse_sep(sep),
             columns=split_columns(columns),
+            explain=explain,
         )
     raise typer.Exit(status)
 
 
-def _cold_start(model: Path, warmup: int, learning, threads):
+def _cold_start(model: Path, warmup: int, learning, threads, explain: bool = False):
     """A stream that fits MODEL on its first ``warmup`` rows and writes it (refused if
     another process wrote MODEL meanwhile)."""
     from tsae import Detector
@@ -291,7 +304,7 @@ def _cold_start(model: Path, warmup: int, learning, threads):
             f"fitted on the first {warmup} rows (window {detector.window_}) -> {model}", soft_wrap=True, markup=False
         )
 
-    return ColdStartScorer(template, warmup, on_error="raise", threads=threads, on_fit=save)
+    return ColdStartScorer(template, warmup, on_error="raise", threads=threads, on_fit=save, explain=explain)
 
 
 def _load_labelled(data: Path, model: Path, threads, columns, sep, label_column):
@@ -331,14 +344,12 @@ def calibrate(
     """Choose the cutoff on data and rewrite it in the model file (atomically; refused
     if the model file changed meanwhile)."""
     with user_errors():
-        from tsae.atomic import check_output_path, figure_format, file_identity, refuse_overwriting_inputs
+        from tsae.atomic import check_output_path, file_identity, refuse_overwriting_inputs
         from tsae.errors import ModelFileError
 
         refuse_overwriting_inputs(model, data, what="model file")
         if plot is not None:
-            refuse_overwriting_inputs(plot, data, model, what="plot")
-            figure_format(plot)
-            check_output_path(plot, "plot")
+            _check_plot_output(plot, data, model)
         check_output_path(model, "model file")
         before = file_identity(model)
         det, frame, label = _load_labelled(data, model, threads, columns, sep, label_column)
@@ -467,21 +478,40 @@ def plot(
 ):
     """Draw a file: its signal, the score with the cutoff, flagged and labelled rows."""
     with user_errors():
-        from tsae.atomic import check_output_path, figure_format, refuse_overwriting_inputs
-        from tsae.frames import read_labels
-        from tsae.plots import plot_file
+        from tsae import load
 
-        refuse_overwriting_inputs(out, data, model, what="plot")
-        figure_format(out)
-        check_output_path(out, "plot")
-        det, frame, label = _load_labelled(data, model, threads, columns, sep, label_column)
-        labels = read_labels(frame, label, str(data)) if label is not None else None
-        drawn = plot_file(det, det._without_labels(frame, label), out, labels, title=f"{data.name}: {det.model}")
-    err.print(
-        f"drew {drawn['rows']} rows, {drawn['flagged']} flagged, channels {', '.join(map(str, drawn['channels']))} -> {out}",
-        soft_wrap=True,
-        markup=False,
-    )
+        _check_plot_output(out, data, model)
+        drawn = _draw(load(model, threads=threads), data, out, columns, sep, label_column)
+    err.print(_drawn_line(drawn, out), soft_wrap=True, markup=False)
+
+
+def _check_plot_output(plot: Path, *inputs: Path) -> None:
+    """Before any work: the plot is not one of the inputs, its suffix is an image type,
+    and its folder takes a file (TsaeError naming the problem otherwise)."""
+    from tsae.atomic import check_output_path, figure_format, refuse_overwriting_inputs
+
+    refuse_overwriting_inputs(plot, *inputs, what="plot")
+    figure_format(plot)
+    check_output_path(plot, "plot")
+
+
+def _draw(det, data: Path, out: Path, columns, sep, label_column=None) -> dict:
+    """``tsae plot``'s figure of ``data`` (its label column shaded) written to ``out``."""
+    from tsae.filescore import select_columns
+    from tsae.frames import find_label_column, read_labels
+    from tsae.io import read_table
+    from tsae.plots import plot_file
+
+    frame = read_table(data, sep=parse_sep(sep))
+    label = find_label_column(frame, label_column, str(data))
+    frame = select_columns(frame, det, split_columns(columns), keep=[label] if label else [], source=str(data))
+    labels = read_labels(frame, label, str(data)) if label is not None else None
+    return plot_file(det, det._without_labels(frame, label), out, labels, title=f"{data.name}: {det.model}")
+
+
+def _drawn_line(drawn: dict, out: Path) -> str:
+    channels = ", ".join(map(str, drawn["channels"]))
+    return f"drew {drawn['rows']} rows, {drawn['flagged']} flagged, channels {channels} -> {out}"
 
 
 def _terminate(signum, frame):

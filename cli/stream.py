@@ -13,9 +13,11 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
+
 from tsae.atomic import Terminated
 from tsae.errors import DataError
-from tsae.filescore import check_channel_names
+from tsae.filescore import check_channel_names, top_channels
 
 #: Longest CSV field accepted in a stream row; a longer one is a bad row, not a crash.
 MAX_FIELD_BYTES = 1 << 20
@@ -89,6 +91,7 @@ def run_stream(
     on_error: str = "skip",
     sep: str | None = None,
     columns: list[str] | None = None,
+    explain: int = 0,
 ) -> int:
     """Score CSV ``lines`` (a header, then one row per line) with ``scorer``
     (a StreamingScorer), writing one line per scored row to ``out``, flushed per line.
@@ -113,7 +116,7 @@ def run_stream(
         header = [h.strip().lstrip("\ufeff") for h in next(csv.reader([header_line], delimiter=sep))]
         _check_header(header, scorer.channels, columns, sep)
         if fmt == "csv":
-            _write(out, "timestamp,row,score,probability,is_anomaly,ready\n")
+            _write(out, "timestamp,row,score,probability,is_anomaly,ready" + (",top_channels" * bool(explain)) + "\n")
         for number, fields in enumerate(_rows(lines, sep, warn)):
             if fields is None or not fields:
                 if fields is None and on_error == "stop":
@@ -132,7 +135,7 @@ def run_stream(
                     return 1
                 continue
             if event.row is not None:  # a row whose score became final
-                _emit(out, event.to_dict(), fmt, only_anomalies)
+                _emit(out, event.to_dict(), fmt, only_anomalies, explain)
     except (KeyboardInterrupt, Terminated):
         status = 0
     finally:
@@ -147,8 +150,9 @@ def run_stream(
                     "ready": ready,
                     "row": int(record["row"]),
                     "delay": 0,
+                    "parts": {k[5:]: v for k, v in record.items() if k.startswith("part:")} or None,
                 }
-                _emit(out, record, fmt, only_anomalies)
+                _emit(out, record, fmt, only_anomalies, explain)
     return status
 
 
@@ -180,20 +184,35 @@ def _rows(lines: Iterator[str], sep: str, warn: Callable[[str], None]) -> Iterat
             yield None
 
 
-def _emit(out: TextIO, event: dict, fmt: str, only_anomalies: bool) -> None:
+def _emit(out: TextIO, event: dict, fmt: str, only_anomalies: bool, explain: int = 0) -> None:
     if only_anomalies and not event["is_anomaly"]:
         return
+    top = _top_channels(event.get("parts"), explain) if explain else None
     if fmt == "csv":
         score, probability = ("" if event[k] is None else repr(float(event[k])) for k in ("score", "probability"))
         stamp = "" if event["timestamp"] is None else str(event["timestamp"])
         row = "" if event["row"] is None else str(event["row"])
         _write(
             out,
-            f"{stamp},{row},{score},{probability},{str(event['is_anomaly']).lower()},{str(event['ready']).lower()}\n",
+            f"{stamp},{row},{score},{probability},{str(event['is_anomaly']).lower()},{str(event['ready']).lower()}"
+            + (f",{top}" if explain else "")
+            + "\n",
         )
         return
     keys = ("timestamp", "score", "probability", "is_anomaly", "ready", "row", "delay")
-    _write(out, json.dumps({k: _plain(event.get(k)) for k in keys}) + "\n")
+    line = {k: _plain(event.get(k)) for k in keys}
+    if explain:
+        line["top_channels"] = top
+    _write(out, json.dumps(line) + "\n")
+
+
+def _top_channels(parts: dict | None, k: int) -> str:
+    """The ``k`` channels with the largest parts, as ``tsae score --explain`` writes them."""
+    if not parts:
+        return ""
+    names = list(parts)
+    values = np.array([np.nan if parts[n] is None else parts[n] for n in names], dtype=np.float64)
+    return top_channels(values[None], names, k)[0]
 
 
 def _plain(value):

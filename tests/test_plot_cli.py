@@ -77,3 +77,39 @@ def test_plot_refuses_a_bad_output_in_one_line(fitted, out, message):
     assert result.exit_code == 1 and message in result.stderr.lower()
     assert len(result.stderr.strip().splitlines()) == 1
     assert (folder / "data.csv").read_bytes() == before and not (folder / "p.txt").exists()
+
+
+def test_score_plot_draws_the_file_with_the_scores(fitted):
+    folder, _, _ = fitted
+    result = CliRunner().invoke(
+        app,
+        [
+            "score",
+            str(folder / "data.csv"),
+            "-m",
+            str(folder / "model.tsae"),
+            "-o",
+            str(folder / "s.csv"),
+            "--plot",
+            str(folder / "s.png"),
+            "--threads",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (folder / "s.png").read_bytes()[:8] == PNG and (folder / "s.csv").stat().st_size > 0
+    assert "drew 1500 rows" in result.stderr
+    bad = CliRunner().invoke(
+        app,
+        [
+            "score",
+            str(folder / "data.csv"),
+            "-m",
+            str(folder / "model.tsae"),
+            "-o",
+            str(folder / "t.csv"),
+            "--plot",
+            str(folder / "s.txt"),
+        ],
+    )
+    assert bad.exit_code == 1 and not (folder / "t.csv").exists()  # refused before any work

@@ -48,6 +48,8 @@ class ColdStartScorer:
         As :class:`tsae.streaming.StreamingScorer`.
     on_fit : callable, optional
         Called with the fitted detector as soon as it exists (e.g. to save it).
+    explain : bool
+        Events carry each channel's part of the score (``StreamingScorer``'s ``explain``).
 
     Attributes
     ----------
@@ -58,7 +60,13 @@ class ColdStartScorer:
     """
 
     def __init__(
-        self, detector=None, warmup: int = 750, on_error: str = "raise", threads: int | None = None, on_fit=None
+        self,
+        detector=None,
+        warmup: int = 750,
+        on_error: str = "raise",
+        threads: int | None = None,
+        on_fit=None,
+        explain: bool = False,
     ):
         from .detector import Detector
 
@@ -68,6 +76,7 @@ class ColdStartScorer:
             raise ConfigError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         self.template = copy.deepcopy(detector) if detector is not None else Detector(**MONITORING)
         self.warmup, self.on_error, self.threads, self.on_fit = int(warmup), on_error, threads, on_fit
+        self.explain = explain
         self.pending: list = []  # the warm-up rows, until the fit
         self.detector = None
         self.scorer = None
@@ -106,7 +115,7 @@ class ColdStartScorer:
             detector = copy.deepcopy(self.template).fit(frame, source=f"the first {self.warmup} stream rows")
         except DataError as exc:  # not a bad row that the stream could skip: it cannot start
             raise ConfigError(f"cold start: {exc}") from None
-        scorer = detector.streaming(on_error=self.on_error, threads=self.threads)
+        scorer = detector.streaming(on_error=self.on_error, threads=self.threads, explain=self.explain)
         scorer.update_many(frame)  # their events were answered already (not ready)
         self.detector, self.scorer, self.pending = detector, scorer, []
         if self.on_fit is not None:

@@ -330,32 +330,18 @@ class Detector(BaseEstimator):
         )
 
     def explain(self, data, source: str = "input") -> pd.DataFrame:
-        """Each channel's part of each row's score (``tsae.explain``): a DataFrame aligned
-        with ``data``'s rows, one column per channel (named as the channel), in the units
-        of the score; a row's parts sum to its score. Ranks the channels behind an alarm.
-
-        With continual learning the score comes from a model that keeps changing; the
-        parts are then those of the fitted model (ConfigError: not available yet).
-        """
-        from .explain import channel_contributions
-
+        """Each channel's part of each row's score: a DataFrame aligned with ``data``'s
+        rows, one column per channel (named as the channel), in the units of the score.
+        The score is a channel-weighted mean of squared reconstruction errors; the parts
+        keep the channel axis instead of averaging it away (the same forward passes as
+        ``assess``, with continual learning too), so a row's parts sum to its score (to
+        float rounding: 1e-5 relative). Ranks the channels behind an alarm."""
         self._check_fitted()
-        if self.learning_ is not None:
-            raise ConfigError(
-                "explain is not available for a detector with continual learning (learning='off' to use it)"
-            )
         frame, source = _as_frame(data, source, self.channels_)
         values = self._prepare(frame, source)
         with torch_threads(self.threads):
-            parts = channel_contributions(
-                self.module_,
-                self.scaler_.transform(values),
-                self.window_,
-                self.device_,
-                self.score_mode,
-                self.channel_weights_,
-            )
-        return pd.DataFrame(parts, index=frame.index, columns=list(self.channels_))
+            result = self._assess_scaled(self.scaler_.transform(values), parts=True)
+        return pd.DataFrame(result.parts, index=frame.index, columns=list(self.channels_))
 
     def predict(self, data, source: str = "input") -> pd.Series:
         """Boolean anomaly flag per row (``assess(data)["is_anomaly"]``)."""
@@ -483,26 +469,34 @@ class Detector(BaseEstimator):
             self.channel_weights_,
         )
 
-    def _monitor(self, min_batch: int = MIN_BATCH, learning="model"):
-        """A fresh :class:`tsae.monitor.Monitor` (scores, probabilities, flags, learning)
-        over scaled values: what batch, chunked and stream scoring push rows through."""
+    def _monitor(self, min_batch: int = MIN_BATCH, learning="model", parts: bool = False):
+        """A fresh :class:`tsae.monitor.Monitor` (scores, probabilities, flags, learning,
+        channel parts) over scaled values: what batch, chunked and stream scoring push rows
+        through."""
         from .monitor import Monitor
 
-        return Monitor(self, min_batch=min_batch, learning=learning)
+        return Monitor(self, min_batch=min_batch, learning=learning, parts=parts)
 
     def streaming(
-        self, state: dict | None = None, on_error: str = "raise", threads: int | None = None, learning="model"
+        self,
+        state: dict | None = None,
+        on_error: str = "raise",
+        threads: int | None = None,
+        learning="model",
+        explain: bool = False,
     ):
         """A :class:`tsae.streaming.StreamingScorer` for this detector (resumed from
-        ``state`` if given; ``learning`` as there)."""
+        ``state`` if given; ``learning`` and ``explain`` as there)."""
         from .streaming import StreamingScorer
 
-        return StreamingScorer(self, state=state, on_error=on_error, threads=threads, learning=learning)
+        return StreamingScorer(
+            self, state=state, on_error=on_error, threads=threads, learning=learning, explain=explain
+        )
 
-    def _assess_scaled(self, scaled: np.ndarray):
+    def _assess_scaled(self, scaled: np.ndarray, parts: bool = False):
         from .monitor import Assessment
 
-        monitor = self._monitor()
+        monitor = self._monitor(parts=parts)
         return Assessment.concat([monitor.push(scaled), monitor.flush()])
 
     def _check_fitted(self) -> None:

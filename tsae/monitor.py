@@ -41,21 +41,28 @@ __all__ = ["Assessment", "Monitor", "PendingStamps"]
 class Assessment:
     """Rows whose scores became final: raw ``score``, calibrated ``probability`` in
     [0, 1] (NaN where the score is NaN) and ``is_anomaly``; ``silenced`` marks rows the
-    cool-down kept from being flagged."""
+    cool-down kept from being flagged; ``parts`` (n, C), when asked for, each channel's
+    part of the score (they sum to it)."""
 
     score: np.ndarray
     probability: np.ndarray
     is_anomaly: np.ndarray
     silenced: np.ndarray
+    parts: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.score)
 
     @classmethod
-    def concat(cls, parts: list[Assessment]) -> Assessment:
-        if not parts:
+    def concat(cls, pieces: list[Assessment]) -> Assessment:
+        if not pieces:
             return cls(np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool), np.zeros(0, dtype=bool))
-        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in cls.__dataclass_fields__))
+        return cls(
+            *(
+                None if getattr(pieces[0], f) is None else np.concatenate([getattr(p, f) for p in pieces])
+                for f in cls.__dataclass_fields__
+            )
+        )
 
 
 class PendingStamps:
@@ -113,9 +120,12 @@ class Monitor:
     learning : str, dict, LearningSettings or None
         ``"model"`` (default): the detector's ``learning`` setting; otherwise as
         ``LearningSettings.parse`` (``"off"``, ``"on"``, ``"every=50,steps=2"``...).
+    parts : bool
+        Also each channel's part of every score (``Assessment.parts``), from the same
+        forward passes, carried through blocks (and the state) like the scores.
     """
 
-    def __init__(self, detector, min_batch: int = MIN_BATCH, learning="model"):
+    def __init__(self, detector, min_batch: int = MIN_BATCH, learning="model", parts: bool = False):
         detector._check_fitted()
         settings = (
             detector.learning_
@@ -136,6 +146,7 @@ class Monitor:
             min_batch,
             detector.channel_weights_,
             batch_size,
+            parts,
         )
         self.calibrator = ScoreCalibrator.from_state(detector.calibration_)
         self.threshold = detector.threshold_
@@ -199,7 +210,8 @@ class Monitor:
         if self.learner is not None:
             with np.errstate(invalid="ignore"):
                 self.learner.judge(first, probability < self.learning.normal_below)  # NaN: not judged normal
-        return Assessment(raw, probability, kept, silenced)
+        parts = self.scorer.last_parts if self.scorer.parts else None
+        return Assessment(raw, probability, kept, silenced, parts)
 
     def _cool_down(self, flagged: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray]:
         """The cool-down rule of ``tsae.events.EventRules``, row by row: a run of flags is

@@ -73,22 +73,27 @@ def window_errors(
     batch_size: int = 512,
     min_batch: int = MIN_BATCH,
     channel_weights: np.ndarray | None = None,
-) -> np.ndarray:
+    parts: bool = False,
+):
     """Squared reconstruction error per window position, averaged over channels
     (each channel multiplied by ``channel_weights`` (C,) first, if given).
 
     ``windows`` (k, W, C) float32 -> (k, W) float64. Batches smaller than
     ``min_batch`` are padded (see MIN_BATCH); ``min_batch=1`` skips the padding for
     the lowest latency on single windows, at the cost of float32 rounding differences
-    (about 1e-7) from the batch path.
+    (about 1e-7) from the batch path. With ``parts``, also each channel's part of that
+    mean, from the same forward pass: ``(errors (k, W), parts (k, W, C))``.
     """
     out = np.empty(windows.shape[:2], dtype=np.float64)
+    per = np.empty(windows.shape, dtype=np.float64) if parts else None
     weights = None if channel_weights is None else torch.as_tensor(channel_weights, dtype=torch.float32, device=device)
     for i, err in _squared_errors(model, windows, device, batch_size, min_batch):  # (b, W, C)
         if weights is not None:
             err = err * weights
         out[i : i + len(err)] = err.mean(dim=2).double().cpu().numpy()  # (b, W)
-    return out
+        if parts:
+            per[i : i + len(err)] = err.double().cpu().numpy() / err.shape[2]  # (b, W, C)
+    return (out, per) if parts else out
 
 
 # Validation windows used to measure each channel's typical error (a strided sample
@@ -125,7 +130,7 @@ def _add_errors(acc: np.ndarray, errors: np.ndarray) -> None:
     receives the same additions in the same order (ascending window), so the sums
     are bit-identical.
     """
-    k, w = errors.shape
+    k, w = errors.shape[:2]
     if k >= w:
         add_window_errors(acc, errors)
         return
@@ -151,6 +156,7 @@ class PointScorer:
         min_batch: int = MIN_BATCH,
         channel_weights: np.ndarray | None = None,
         batch_size: int = 512,
+        parts: bool = False,
     ):
         if mode not in MODES:
             raise ConfigError(f"score mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -160,6 +166,11 @@ class PointScorer:
         self.pending = np.zeros(0)  # window/overlap: partial sums of points not yet final
         self.n_seen = 0  # points pushed so far
         self.n_emitted = 0  # scores returned so far
+        # With ``parts``: each channel's part of the scores, carried like the scores
+        # (``last_parts`` holds those of the scores push/flush just returned).
+        self.parts = parts
+        self.pending_parts = np.zeros((0, n_channels))
+        self.last_parts = np.zeros((0, n_channels))
 
     def push(self, block: np.ndarray) -> np.ndarray:
         """Add ``block`` (k, C) scaled points; return the newly final scores."""
@@ -171,18 +182,22 @@ class PointScorer:
         n_windows = max(0, len(data) - w + 1)  # windows ending at a new point
         if self.mode == "causal":
             return self._push_causal(data, first_new, n_windows)
-        if n_windows == 0:
-            self.pending = np.concatenate([self.pending, np.zeros(len(block))])
-            return np.zeros(0)
         # partial sums for every row of data: the pending ones carried over, then the new points
         acc = np.concatenate([self.pending, np.zeros(len(block))])  # (len(data),)
-        for s, errors in self._errors(data, n_windows):  # (<= SLICE_WINDOWS, W)
+        acc_parts = np.concatenate([self.pending_parts, np.zeros((len(block), data.shape[1]))]) if self.parts else None
+        for s, errors, per in self._errors(data, n_windows):  # (<= SLICE_WINDOWS, W), (.., W, C) or None
             if self.mode == "window":  # every position gets the window's mean error
                 errors = np.broadcast_to(errors.mean(axis=1)[:, None], errors.shape)
+                per = None if per is None else np.broadcast_to(per.mean(axis=1)[:, None], per.shape)
             _add_errors(acc[s : s + len(errors) + w - 1], errors)
+            if per is not None:
+                _add_errors(acc_parts[s : s + len(per) + w - 1], per)
         # each window finalises the point it starts at: data rows 0..n_windows-1
-        scores = acc[:n_windows] / self._counts(self.n_emitted, n_windows)
-        self.pending = acc[n_windows:]  # (W-1,)
+        counts = self._counts(self.n_emitted, n_windows)
+        scores = acc[:n_windows] / counts
+        if self.parts:  # (len(data), C)
+            self.last_parts, self.pending_parts = acc_parts[:n_windows] / counts[:, None], acc_parts[n_windows:]
+        self.pending = acc[n_windows:]
         self.n_emitted += n_windows
         return scores
 
@@ -194,17 +209,16 @@ class PointScorer:
         # a single window is ``data`` itself: skip sliding_window_view (~40 us a call)
         windows = data[None] if n_windows == 1 else sliding_windows(data, self.window)
         for s in range(0, n_windows, SLICE_WINDOWS):
-            yield (
-                s,
-                window_errors(
-                    self.model,
-                    windows[s : s + SLICE_WINDOWS],
-                    self.device,
-                    self.batch_size,
-                    self.min_batch,
-                    self.channel_weights,
-                ),
+            got = window_errors(
+                self.model,
+                windows[s : s + SLICE_WINDOWS],
+                self.device,
+                self.batch_size,
+                self.min_batch,
+                self.channel_weights,
+                self.parts,
             )
+            yield (s, *got) if self.parts else (s, got, None)
 
     def _counts(self, first: int, n: int) -> np.ndarray:
         """Windows covering final points first..first+n-1 (the series goes on past them)."""
@@ -213,9 +227,13 @@ class PointScorer:
     def _push_causal(self, data, first_new, n_windows) -> np.ndarray:
         n_new = len(data) - first_new
         scores = np.full(n_new, np.nan)
+        parts = np.full((n_new if self.parts else 0, data.shape[1]), np.nan)
         first = n_new - n_windows
-        for s, errors in self._errors(data, n_windows):
+        for s, errors, per in self._errors(data, n_windows):
             scores[first + s : first + s + len(errors)] = errors[:, -1]
+            if per is not None:
+                parts[first + s : first + s + len(per)] = per[:, -1]
+        self.last_parts = parts
         self.n_emitted += n_new
         return scores
 
@@ -231,6 +249,7 @@ class PointScorer:
             "window": self.window,
             "context": self.context.tolist(),
             "pending": self.pending.tolist(),
+            **({"pending_parts": self.pending_parts.tolist()} if self.parts else {}),
             "n_seen": self.n_seen,
             "n_emitted": self.n_emitted,
         }
@@ -245,16 +264,21 @@ class PointScorer:
         ctx = np.asarray(state["context"], dtype=np.float32)
         self.context = ctx.reshape(-1, self.context.shape[1])
         self.pending = np.asarray(state["pending"], dtype=np.float64)
+        if self.parts:
+            self.pending_parts = np.asarray(state["pending_parts"], dtype=np.float64).reshape(len(self.pending), -1)
         self.n_seen, self.n_emitted = int(state["n_seen"]), int(state["n_emitted"])
 
     def flush(self) -> np.ndarray:
         """End of series: the remaining scores (window and overlap modes: the last W-1
         points, averaged over the windows that exist)."""
+        self.last_parts = self.pending_parts[:0]
         if self.mode == "causal" or len(self.pending) == 0:
             return np.zeros(0)
         n, first = len(self.pending), self.n_emitted
         counts = coverage(self.n_seen, self.window, first, first + n)
         scores = np.where(counts > 0, self.pending / np.maximum(counts, 1), np.nan)
-        self.pending = np.zeros(0)
+        if self.parts:
+            self.last_parts = np.where(counts[:, None] > 0, self.pending_parts / np.maximum(counts, 1)[:, None], np.nan)
+        self.pending, self.pending_parts = np.zeros(0), self.pending_parts[:0]
         self.n_emitted += n
         return scores

@@ -74,11 +74,14 @@ class StreamEvent:
     delay: int = 0
     warning: str | None = None
     probability: float = math.nan
+    parts: dict | None = None  # with explain: each channel's part of the score
 
     def to_dict(self) -> dict:
         d = asdict(self)
         for key in ("score", "probability"):
             d[key] = None if math.isnan(d[key]) else d[key]
+        if self.parts is not None:
+            d["parts"] = {k: (None if math.isnan(v) else v) for k, v in self.parts.items()}
         if isinstance(self.timestamp, (pd.Timestamp, np.datetime64)):
             d["timestamp"] = pd.Timestamp(self.timestamp).isoformat()
         elif isinstance(self.timestamp, np.generic):
@@ -133,11 +136,19 @@ class StreamingScorer:
     per-row latency. ``learning``: ``"model"`` (the detector's setting), ``"off"``,
     ``"on"`` or settings (``tsae.options.LearningSettings.parse``): with learning, a copy
     of the model keeps training on the rows (``tsae.learning``), and the state carries
-    its weights.
+    its weights. ``explain``: events (and the frames of ``update_many``/``flush``, as
+    ``part:<channel>`` columns) carry each channel's part of the score
+    (``Detector.explain``).
     """
 
     def __init__(
-        self, detector, state: dict | None = None, on_error: str = "raise", threads: int | None = None, learning="model"
+        self,
+        detector,
+        state: dict | None = None,
+        on_error: str = "raise",
+        threads: int | None = None,
+        learning="model",
+        explain: bool = False,
     ):
         if on_error not in ("raise", "skip"):
             raise ConfigError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
@@ -148,7 +159,7 @@ class StreamingScorer:
         self.center = np.asarray(detector.scaler_.center, dtype=np.float64)
         self.scale = np.asarray(detector.scaler_.scale, dtype=np.float64)
         self.gaps = GapFiller(detector.max_gap)
-        self.monitor = detector._monitor(min_batch=1, learning=learning)
+        self.monitor = detector._monitor(min_batch=1, learning=learning, parts=explain)
         self.scorer = self.monitor.scorer
         self.delay = self.monitor.delay
         self.stamps = PendingStamps()  # timestamps of rows not yet scored (at most delay + the current block)
@@ -184,6 +195,7 @@ class StreamingScorer:
             stamp,
             self.delay,
             probability=float(result.probability[-1]),
+            parts=None if result.parts is None else dict(zip(self.channels, result.parts[-1].tolist())),
         )
 
     def _row_values(self, row) -> np.ndarray:
@@ -285,7 +297,7 @@ class StreamingScorer:
         end = self.scorer.n_emitted
         rows = np.arange(end - len(result), end)
         stamps = self.stamps.take(len(result)).tolist()
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             {
                 "row": rows,
                 "timestamp": stamps,
@@ -294,6 +306,9 @@ class StreamingScorer:
                 "is_anomaly": result.is_anomaly,
             }
         )
+        if result.parts is not None:
+            frame[[f"part:{c}" for c in self.channels]] = result.parts
+        return frame
 
     # ---------------------------------------------------------------- state
     @functools.cached_property
@@ -379,7 +394,8 @@ class StreamingScorer:
 
     def _check_scorer_state(self, scorer, rows: int) -> int:
         """Check the point scorer's state against ``rows`` accepted; return its scored rows."""
-        check_dict(scorer, "scorer", ("mode", "window", "context", "pending", "n_seen", "n_emitted"))
+        keys = ("mode", "window", "context", "pending", "n_seen", "n_emitted")
+        check_dict(scorer, "scorer", keys + (("pending_parts",) if self.scorer.parts else ()))
         if scorer["mode"] != self.scorer.mode or scorer["window"] != self.scorer.window:
             raise ConfigError(
                 f"field 'scorer' is for mode {scorer['mode']!r:.20}, window {scorer['window']!r:.20}; "
@@ -405,6 +421,13 @@ class StreamingScorer:
         pending = check_numbers(scorer["pending"], "scorer.pending", rows - emitted)
         if any(p < 0 for p in pending):
             raise ConfigError("field 'scorer.pending' holds a negative sum of squared errors")
+        if self.scorer.parts:
+            parts = scorer["pending_parts"]
+            if not isinstance(parts, list) or len(parts) != rows - emitted:
+                raise ConfigError(f"field 'scorer.pending_parts' must hold {rows - emitted} rows of channel parts")
+            for i, values in enumerate(parts):
+                if any(v < 0 for v in check_numbers(values, f"scorer.pending_parts[{i}]", len(self.channels))):
+                    raise ConfigError("field 'scorer.pending_parts' holds a negative sum of squared errors")
         return emitted
 
     def _check_gap_state(self, gaps, rows: int) -> None:
