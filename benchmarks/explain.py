@@ -8,7 +8,7 @@ ranks the same candidates (the channels the tsae model keeps: SMD's constant cha
 are left out at fit, and a labelled cause among them counts as a miss for every method).
 
 Methods, all fitted on the training rows only:
-- ``tsae``: ``Detector.explain`` of the default ``Detector`` (``tsae.explain``);
+- ``tsae``: ``Detector.explain`` of the default ``Detector``;
 - ``zscore``: the absolute z-score of each channel against the training rows;
 - ``pca``: each channel's squared error after a PCA reconstruction (components keeping
   90 % of the training variance), on the z-scored channels.
