@@ -507,3 +507,54 @@ def test_non_finite_header_values_round_trip(tmp_path):
     header, _ = load_model_file(path)
     assert header["threshold"] == float("inf")
     assert header["training"]["best_loss"] != header["training"]["best_loss"]
+
+
+def test_a_model_as_bytes_round_trips_and_equals_the_file(tmp_path):
+    import warnings
+
+    import numpy as np
+
+    import tsae
+    from tsae_datasets.synthetic import make_signal
+
+    frame = make_signal(n=4000, channels=2, seed=0).drop(columns="label")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        det = tsae.Detector("dense", window=16, epochs=1, max_windows=64, threads=1).fit(frame.iloc[:2000])
+    data = det.to_bytes()
+    det.save(tmp_path / "m.tsae")
+    assert (tmp_path / "m.tsae").read_bytes() == data  # save writes exactly these bytes
+    again = tsae.loads(data, threads=1)
+    np.testing.assert_array_equal(again.score(frame).to_numpy(), det.score(frame).to_numpy())
+    assert again.get_params(deep=False)["epochs"] == 1
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"short", "not a tsae model"),
+        ("text", "must be bytes"),
+        (None, "must be bytes"),
+    ],
+)
+def test_bad_model_bytes_are_one_line_errors(data, message):
+    import tsae
+
+    with pytest.raises(tsae.ModelFileError, match=message) as info:
+        tsae.loads(data)
+    assert str(info.value).startswith("model bytes") and "\n" not in str(info.value)
+
+
+def test_damaged_model_bytes_fail_the_checksum(tmp_path):
+    import warnings
+
+    import tsae
+    from tsae_datasets.synthetic import make_signal
+
+    frame = make_signal(n=4000, channels=1, seed=0).drop(columns="label")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = bytearray(tsae.Detector("dense", window=16, epochs=1, max_windows=64, threads=1).fit(frame).to_bytes())
+    data[-5] ^= 0xFF
+    with pytest.raises(tsae.ModelFileError, match="model bytes is corrupt: checksum mismatch"):
+        tsae.loads(bytes(data))

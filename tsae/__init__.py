@@ -14,6 +14,7 @@ from .errors import ConfigError, DataError, ModelFileError, NotFittedError, Tsae
 __all__ = [
     "Detector",
     "load",
+    "loads",
     "list_models",
     "TsaeError",
     "ConfigError",
@@ -26,7 +27,7 @@ __all__ = [
 
 
 def __getattr__(name):
-    if name in ("Detector", "load"):
+    if name in ("Detector", "load", "loads"):
         from . import detector
 
         return getattr(detector, name)

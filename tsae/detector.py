@@ -36,7 +36,7 @@ from .io import read_table
 from .models import build_model, get_model_class
 from .options import DETECTOR_DEFAULTS as _D
 from .options import SCALINGS, LearningSettings
-from .persist import load_model_file, save_model_file
+from .persist import load_model_bytes, load_model_file, model_bytes, save_model_file
 from .runtime import resolve_device, torch_threads
 from .scaling import Scaler
 from .scoring import MIN_BATCH, MODES, PointScorer, channel_error_weights
@@ -548,15 +548,32 @@ class Detector(BaseEstimator):
         """Write the model file (header + weights, checksummed, written atomically).
         ``expect``: replace ``path`` only if it is still the file with this
         ``tsae.atomic.file_identity`` (None: only if there is none); ChangedError otherwise."""
-        header = self._header()
-        weights = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
-        save_model_file(path, header, weights, expect)
+        save_model_file(path, self._header(), self._weights(), expect)
+
+    def to_bytes(self) -> bytes:
+        """The model file's bytes (what ``save`` writes), for a database, a Spark table
+        or a message; ``tsae.loads`` reads them back (checksum verified)."""
+        return model_bytes(self._header(), self._weights())
+
+    def _weights(self) -> dict:
+        return {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, device: str = "auto", threads: int | None = None) -> Detector:
         """Load a model file written by ``save``; see ``tsae.load``."""
         header, weights = load_model_file(path)
-        validate_header(header, weights, path)  # nothing below can fail on the file's content
+        return cls._from_parts(header, weights, path, device, threads)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, device: str = "auto", threads: int | None = None) -> Detector:
+        """Load the bytes of ``to_bytes`` (or of a model file); see ``tsae.loads``."""
+        header, weights = load_model_bytes(data)
+        return cls._from_parts(header, weights, "model bytes", device, threads)
+
+    @classmethod
+    def _from_parts(cls, header: dict, weights: dict, source, device: str, threads) -> Detector:
+        """A fitted Detector from a model's checked header and weights."""
+        validate_header(header, weights, source)  # nothing below can fail on the file's content
         channels = header["channels"]
         if header.get("params") is not None:  # the constructor's parameters, as the user gave them
             det = cls(**params_from_file(header["params"]), device=device, threads=threads)
@@ -639,6 +656,13 @@ def load(path: str | os.PathLike, device: str = "auto", threads: int | None = No
         version, or inconsistent.
     """
     return Detector.from_file(path, device=device, threads=threads)
+
+
+def loads(data: bytes, device: str = "auto", threads: int | None = None) -> Detector:
+    """A fitted Detector from the bytes of ``Detector.to_bytes`` (or of a model file):
+    the same checks as :func:`load` (format version, checksum, every header field);
+    ModelFileError naming "model bytes" otherwise. Never executes code from the data."""
+    return Detector.from_bytes(data, device=device, threads=threads)
 
 
 def _channel_weights(header: dict) -> np.ndarray | None:

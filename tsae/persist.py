@@ -113,14 +113,18 @@ def save_model_file(
     tsae.atomic.ChangedError
         If ``expect`` is given and ``path`` changed meanwhile.
     """
+    _write_atomically(os.fspath(path), model_bytes(header, tensors), expect)
+
+
+def model_bytes(header: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> bytes:
+    """The bytes of a model file (what :func:`save_model_file` writes): header completed
+    with format, version and checksum, then the weights. Same arguments and errors."""
     import safetensors.torch
 
-    path = os.fspath(path)
     cpu_tensors = _cpu_copies(tensors)
     full_header = _complete_header(header, cpu_tensors)
     metadata = {_METADATA_KEY: json.dumps(full_header, ensure_ascii=False)}
-    data = safetensors.torch.save(cpu_tensors, metadata=metadata)
-    _write_atomically(path, data, expect)
+    return safetensors.torch.save(cpu_tensors, metadata=metadata)
 
 
 def _cpu_copies(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -293,15 +297,25 @@ def load_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
     try:
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
-            length = _header_length(path, handle.read(_LENGTH_BYTES), size)
+            _header_length(path, handle.read(_LENGTH_BYTES), size)  # not a model file: say so before reading it all
             handle.seek(0)
             data = handle.read()
     except OSError as exc:
         raise _open_error(path, exc) from exc
-    header = _parse_header(path, data[_LENGTH_BYTES : _LENGTH_BYTES + length], length, len(data))
-    tensors = _load_tensors(path, data)
+    return load_model_bytes(data, path)
+
+
+def load_model_bytes(data: bytes, name: str = "model bytes") -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """:func:`load_model_file` on the bytes of a model (``name`` for messages): the
+    header and the weights, checksum verified; ModelFileError (one line) otherwise."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ModelFileError(f"{name} must be bytes, not {type(data).__name__}")
+    data = bytes(data)
+    length = _header_length(name, data[:_LENGTH_BYTES], len(data))
+    header = _parse_header(name, data[_LENGTH_BYTES : _LENGTH_BYTES + length], length, len(data))
+    tensors = _load_tensors(name, data)
     if header.get("checksum") != compute_checksum(header, tensors):
-        raise ModelFileError(f"{path} is corrupt: checksum mismatch")
+        raise ModelFileError(f"{name} is corrupt: checksum mismatch")
     return header, tensors
 
 
