@@ -76,7 +76,8 @@ def parse_sep(sep: str | None) -> str | None:
 
 
 ThreadsOpt = Annotated[
-    Optional[int], typer.Option(min=1, help="torch CPU threads (default: TSAE_THREADS or half the cores).")
+    Optional[int],
+    typer.Option(min=1, help="torch CPU threads (default: TSAE_THREADS, OMP_NUM_THREADS or half the cores)."),
 ]
 DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when available), cpu or cuda.")]
 SepOpt = Annotated[

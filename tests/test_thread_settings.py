@@ -44,3 +44,30 @@ def test_stream_checks_pass_under_thread_setting(threads):
         threads, "tests/test_stream_cli.py", "tests/test_streaming.py", "-k", "not follow_a_growing_file"
     )
     assert_passed(process, threads)
+
+
+def test_default_threads_honour_tsae_threads_then_omp_num_threads(monkeypatch):
+    from tsae.runtime import default_threads
+
+    monkeypatch.delenv("TSAE_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert default_threads() == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "2,1")  # OpenMP's nested form: the first level
+    assert default_threads() == 2
+    monkeypatch.setenv("TSAE_THREADS", "4")
+    assert default_threads() == 4
+
+
+def test_a_stream_leaves_the_process_thread_setting_alone(fitted, train):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        scorer = fitted["dense"].streaming(threads=1)
+        scorer.update_many(train[["timestamp", "ch0", "ch1"]].iloc[:200])
+        scorer.update(train[["timestamp", "ch0", "ch1"]].iloc[200].to_dict())
+        scorer.flush()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -116,7 +116,8 @@ class Detector(BaseEstimator):
     device : str
         ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
     threads : int, optional
-        torch CPU threads; default ``TSAE_THREADS`` or half the cores (see ``tsae.runtime``).
+        torch CPU threads; default ``TSAE_THREADS``, ``OMP_NUM_THREADS`` or half the cores
+        (see ``tsae.runtime``); set during each call, the process's setting restored after.
     learning : str, dict or LearningSettings
         Continual learning while scoring (``tsae.learning``): ``off`` (default), ``on``
         (every 200 rows, ten Adam steps on recent windows judged normal) or settings such

@@ -66,12 +66,15 @@ def iter_file_scores(
         if ts_col is not None and ts_col in chunk.columns:
             stamped = True
             pending.add(chunk[ts_col].to_numpy())
-        result = monitor.push(detector.scaler_.transform(values))
+        with torch_threads(detector.threads):  # per block: the caller's setting holds between yields
+            result = monitor.push(detector.scaler_.transform(values))
         if len(result):
             yield block(result)
     if monitor.n_seen < detector.window_:
         raise DataError(f"{source} has {monitor.n_seen} rows, fewer than the model's window of {detector.window_}")
-    yield block(monitor.flush())
+    with torch_threads(detector.threads):
+        result = monitor.flush()
+    yield block(result)
 
 
 def score_file(

@@ -23,8 +23,9 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def default_threads() -> int:
-    """Threads for torch when the user does not choose: ``TSAE_THREADS`` if set,
-    else half the cores this process may use (at least 1).
+    """Threads for torch when the user does not choose: ``TSAE_THREADS`` if set, else
+    ``OMP_NUM_THREADS`` if set (what a scheduler or the user gave the process; its first
+    number), else half the cores this process may use (at least 1).
 
     Why not every core: these models are small, so a second intra-op thread gains
     little, while a thread that finds its core busy stalls every step (on a 2-core
@@ -36,6 +37,9 @@ def default_threads() -> int:
         if not env.isdigit() or int(env) < 1:
             raise ConfigError(f"TSAE_THREADS must be a positive integer, got {env!r}")
         return int(env)
+    omp = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if omp.isdigit() and int(omp) >= 1:  # OpenMP's own syntax; anything else is OpenMP's to reject
+        return int(omp)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, cores // 2)
 

@@ -38,14 +38,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .errors import ConfigError, DataError
 from .frames import _MISSING_TEXT, GapFiller, to_values
 from .header import check_dict, check_int, check_numbers
 from .monitor import PendingStamps
 from .persist import compute_checksum
-from .runtime import default_threads
+from .runtime import default_threads, torch_threads
 
 #: Layout of ``state_dict()``; 2 added the model fingerprint, 3 the calibration, the
 #: alarm cool-down and the continual learner (``tsae.monitor``).
@@ -131,8 +130,9 @@ class StreamingScorer:
     """Streaming scores for a fitted Detector: ``update(row)``, ``update_many(frame)``,
     ``flush()``, ``state_dict()``; see the module docstring for the contract.
 
-    ``threads`` sets torch's CPU threads for the process (default: the detector's
-    setting, else ``tsae.runtime.default_threads()``); one thread gives the lowest
+    ``threads``: torch's CPU threads during each call (default: the detector's setting,
+    else ``tsae.runtime.default_threads()``); the process's own setting is restored after
+    every call, never changed behind the caller's back. One thread gives the lowest
     per-row latency. ``learning``: ``"model"`` (the detector's setting), ``"off"``,
     ``"on"`` or settings (``tsae.options.LearningSettings.parse``): with learning, a copy
     of the model keeps training on the rows (``tsae.learning``), and the state carries
@@ -154,7 +154,7 @@ class StreamingScorer:
             raise ConfigError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         detector._check_fitted()
         self.detector, self.on_error = detector, on_error
-        torch.set_num_threads(threads or detector.threads or default_threads())
+        self.threads = threads or detector.threads or default_threads()  # set around each call, then restored
         self.channels = list(detector.channels_)
         self.center = np.asarray(detector.scaler_.center, dtype=np.float64)
         self.scale = np.asarray(detector.scaler_.scale, dtype=np.float64)
@@ -171,6 +171,11 @@ class StreamingScorer:
     def update(self, row, timestamp=None) -> StreamEvent:
         """Add one row (dict by channel name, sequence, numpy array or Series with the
         fitted channels); return the event for the point whose score became final."""
+        with torch_threads(self.threads):
+            return self._update(row, timestamp)
+
+    def _update(self, row, timestamp=None) -> StreamEvent:
+        """``update`` without the thread setting."""
         try:
             x = self._row_values(row)
             if timestamp is None and isinstance(row, (dict, pd.Series)):
@@ -241,6 +246,11 @@ class StreamingScorer:
         columns ``row``, ``timestamp``, ``score``, ``is_anomaly``. Bad rows raise DataError
         naming the column and the stream row, and leave the stream as it was.
         Columns: ``row``, ``timestamp``, ``score``, ``probability``, ``is_anomaly``."""
+        with torch_threads(self.threads):
+            return self._update_many(frame)
+
+    def _update_many(self, frame) -> pd.DataFrame:
+        """``update_many`` without the thread setting."""
         frame = self._as_frame(frame)
         missing = [str(c) for c in self.channels if c not in frame.columns]
         if missing:
@@ -290,6 +300,11 @@ class StreamingScorer:
     def flush(self) -> pd.DataFrame:
         """End of stream: scores of the last ``delay`` rows (window and overlap modes), averaged
         over the windows that exist, as in the batch path. Same columns as update_many."""
+        with torch_threads(self.threads):
+            return self._flush()
+
+    def _flush(self) -> pd.DataFrame:
+        """``flush`` without the thread setting."""
         return self._final(self.monitor.flush())
 
     def _final(self, result) -> pd.DataFrame:
