@@ -51,6 +51,9 @@ MIN_BATCH = 16
 # array was 8 * W bytes a row: 10 GB for 10M rows at W=128). A multiple of
 # window_errors' batch size (512): the forward batches, hence the errors, stay the same.
 SLICE_WINDOWS = 16 * 512
+# With per-channel parts the errors of a slice are (k, W, C) float64: 512 windows of 128
+# rows x 38 channels are 20 MB.
+PARTS_SLICE = 512
 
 
 def _squared_errors(model: torch.nn.Module, windows: np.ndarray, device: torch.device, batch_size: int, min_batch: int):
@@ -202,16 +205,19 @@ class PointScorer:
         return scores
 
     def _errors(self, data: np.ndarray, n_windows: int):
-        """Yield ``(first window, errors)`` for the stride-1 windows of ``data``, in order,
-        SLICE_WINDOWS windows at a time."""
+        """Yield ``(first window, errors (b, W), parts (b, W, C) or None)`` for the stride-1
+        windows of ``data``, in order, SLICE_WINDOWS windows at a time (PARTS_SLICE with
+        parts: they take C times the memory). Both are multiples of the forward batch, so
+        the slicing does not change a single error."""
         if n_windows <= 0:
             return
         # a single window is ``data`` itself: skip sliding_window_view (~40 us a call)
         windows = data[None] if n_windows == 1 else sliding_windows(data, self.window)
-        for s in range(0, n_windows, SLICE_WINDOWS):
+        step = PARTS_SLICE if self.parts else SLICE_WINDOWS
+        for s in range(0, n_windows, step):
             got = window_errors(
                 self.model,
-                windows[s : s + SLICE_WINDOWS],
+                windows[s : s + step],
                 self.device,
                 self.batch_size,
                 self.min_batch,
