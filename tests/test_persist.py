@@ -558,3 +558,18 @@ def test_damaged_model_bytes_fail_the_checksum(tmp_path):
     data[-5] ^= 0xFF
     with pytest.raises(tsae.ModelFileError, match="model bytes is corrupt: checksum mismatch"):
         tsae.loads(bytes(data))
+
+
+def test_the_fingerprint_survives_bytes_and_changes_with_the_weights():
+    import warnings
+
+    import tsae
+    from tsae_datasets.synthetic import make_signal
+
+    frame = make_signal(n=4000, channels=1, seed=0).drop(columns="label")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        det = tsae.Detector("dense", window=16, epochs=1, max_windows=64, threads=1).fit(frame)
+        other = tsae.Detector("dense", window=16, epochs=1, max_windows=64, threads=1, seed=1).fit(frame)
+    assert tsae.loads(det.to_bytes()).fingerprint() == det.fingerprint() != other.fingerprint()
+    assert det.fingerprint() == det.streaming(threads=1).state_dict()["model"]

@@ -556,6 +556,15 @@ class Detector(BaseEstimator):
         or a message; ``tsae.loads`` reads them back (checksum verified)."""
         return model_bytes(self._header(), self._weights())
 
+    def fingerprint(self) -> str:
+        """A checksum of what the scores depend on: weights, channels, window, score mode,
+        scaler, channel weights and max_gap (not the cutoff or event rules). Equal for the
+        same model saved and loaded (or sent as bytes); a stream state records it."""
+        from .streaming import model_fingerprint
+
+        self._check_fitted()
+        return model_fingerprint(self)
+
     def _weights(self) -> dict:
         return {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
 
