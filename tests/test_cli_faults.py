@@ -212,7 +212,10 @@ def _start_scoring(big, files, out):
     deadline = time.monotonic() + 60
     while not temps(out.parent) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert temps(out.parent), "the output's temporary file never appeared"
+    if not temps(out.parent):
+        ended = proc.poll()
+        stderr = proc.communicate(timeout=30)[1] if ended is not None else "(still running)"
+        raise AssertionError(f"the output's temporary file never appeared (exit {ended}): {stderr[-500:]}")
     return proc
 
 
