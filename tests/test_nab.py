@@ -72,8 +72,8 @@ def _fixture_file(file_id):
 
 def _shared_csv(file_id):
     path = DATASETS / f"{file_id}.csv"
-    if not path.exists():
-        pytest.skip(f"shared NAB series {path} not found")
+    if not DATASETS.is_dir():  # no shared data beside the repository; with it, a missing file fails
+        pytest.skip(f"shared NAB data {DATASETS} not found")
     return pd.read_csv(path)
 
 

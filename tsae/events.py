@@ -20,6 +20,38 @@ def runs(flags: np.ndarray) -> np.ndarray:
     return np.stack([edges[::2], edges[1::2] - 1], axis=1)
 
 
+class CoolDown:
+    """The ``cooldown`` rule, row by row: a run of flags is kept unless it starts within
+    ``rows`` rows of the last kept flag (one alarm per incident). ``apply`` takes the
+    flags of consecutive rows in blocks of any size (``first``: the row number of the
+    block's first row); ``last`` and ``previous`` carry over between blocks, so the
+    stream and the batch path keep the same flags."""
+
+    def __init__(self, rows: int):
+        self.rows = rows
+        self.last: int | None = None  # row of the last kept flag
+        self.previous = (False, False)  # (flagged, kept) for the row before the block
+
+    def apply(self, flagged: np.ndarray, first: int = 0) -> np.ndarray:
+        """The flags that remain (a new array)."""
+        flagged = np.asarray(flagged, dtype=bool)
+        if not self.rows or not flagged.any():
+            if len(flagged):
+                self.previous = (bool(flagged[-1]), bool(flagged[-1]))
+            return flagged.copy()
+        kept = np.zeros(len(flagged), dtype=bool)
+        prev_flag, prev_kept = self.previous
+        for i, flag in enumerate(flagged):
+            if flag:
+                keep = prev_kept if prev_flag else (self.last is None or first + i - self.last > self.rows)
+                if keep:
+                    self.last = first + i
+                kept[i] = keep
+            prev_flag, prev_kept = bool(flag), bool(kept[i])
+        self.previous = (prev_flag, prev_kept)
+        return kept
+
+
 @dataclass
 class EventRules:
     """Post-processing of point flags, applied in this order:
@@ -58,13 +90,9 @@ class EventRules:
             spans = np.stack([spans[new, 0], np.maximum.reduceat(spans[:, 1], np.flatnonzero(new))], axis=1)
         spans = spans[spans[:, 1] - spans[:, 0] + 1 >= self.min_length]
         out = np.zeros_like(flags)
-        last_end = -np.inf
         for start, end in spans:
-            if start - last_end <= self.cooldown:
-                continue
             out[start : end + 1] = True
-            last_end = end
-        return out
+        return CoolDown(self.cooldown).apply(out)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -30,6 +30,7 @@ import numpy as np
 from .calibration import ScoreCalibrator
 from .corruption import Corruption
 from .errors import ConfigError
+from .events import CoolDown
 from .learning import ContinualLearner
 from .options import LearningSettings
 from .scoring import MIN_BATCH, PointScorer
@@ -154,8 +155,7 @@ class Monitor:
         # Only a cool-down can be applied as rows arrive; merging and minimum lengths need
         # the rows after an event (the batch path applies them on the whole series).
         self.cooldown = rules.cooldown if (rules.merge_gap, rules.min_length) == (0, 1) else 0
-        self.last_alarm: int | None = None  # row of the last flagged row kept
-        self.previous = (False, False)  # (flagged by the threshold, kept) for the previous row
+        self.alarms = CoolDown(self.cooldown)
         self.learner = (
             None
             if settings is None
@@ -206,32 +206,13 @@ class Monitor:
         probability = self.calibrator.update_many(raw)
         on_probability = getattr(self.threshold, "on_probability", False)
         flagged = self.threshold(probability if on_probability else raw)
-        kept, silenced = self._cool_down(flagged, first)
+        kept = self.alarms.apply(flagged, first)
+        silenced = flagged & ~kept
         if self.learner is not None:
             with np.errstate(invalid="ignore"):
                 self.learner.judge(first, probability < self.learning.normal_below)  # NaN: not judged normal
         parts = self.scorer.last_parts if self.scorer.parts else None
         return Assessment(raw, probability, kept, silenced, parts)
-
-    def _cool_down(self, flagged: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray]:
-        """The cool-down rule of ``tsae.events.EventRules``, row by row: a run of flags is
-        kept unless it starts within ``cooldown`` rows of the last kept row."""
-        if not self.cooldown or not flagged.any():
-            if len(flagged):
-                self.previous = (bool(flagged[-1]), bool(flagged[-1]))
-            return flagged, np.zeros(len(flagged), dtype=bool)
-        kept = np.zeros(len(flagged), dtype=bool)
-        prev_flag, prev_kept = self.previous
-        for i, flag in enumerate(flagged):
-            row = first + i
-            if flag:
-                keep = prev_kept if prev_flag else (self.last_alarm is None or row - self.last_alarm > self.cooldown)
-                if keep:
-                    self.last_alarm = row
-                kept[i] = keep
-            prev_flag, prev_kept = bool(flag), bool(kept[i])
-        self.previous = (prev_flag, prev_kept)
-        return kept, flagged & ~kept
 
     # ---------------------------------------------------------------- state
     def state_dict(self) -> dict:
@@ -240,7 +221,7 @@ class Monitor:
         return {
             "scorer": self.scorer.state_dict(),
             "calibration": self.calibrator.state_dict(),
-            "alarm": {"last": self.last_alarm, "previous": list(self.previous)},
+            "alarm": {"last": self.alarms.last, "previous": list(self.alarms.previous)},
             "learning": None if self.learner is None else self.learner.state_dict(),
         }
 
@@ -283,5 +264,5 @@ class Monitor:
             self.learner.load_state_dict(state["learning"])
         self.scorer.load_state_dict(state["scorer"])
         self.calibrator.load_state_dict(state["calibration"])
-        self.last_alarm = state["alarm"]["last"]
-        self.previous = tuple(state["alarm"]["previous"])
+        self.alarms.last = state["alarm"]["last"]
+        self.alarms.previous = tuple(state["alarm"]["previous"])
