@@ -172,9 +172,9 @@ def test_causal_mode_scores_the_window_ending_at_each_point(train):
 def test_block_pushes_equal_whole_series(fitted, signal):
     det = fitted["conv1d"]
     x = det.scaler_.transform(signal[det.channels_].to_numpy()[:700])
-    whole = det._point_scorer()
+    whole = det._monitor().scorer  # the point scorer alone
     expected = np.concatenate([whole.push(x), whole.flush()])
-    blocks = det._point_scorer()
+    blocks = det._monitor().scorer
     got, i = [], 0
     for size in [1, 5, 31, 32, 33, 100, 1, 497]:
         got.append(blocks.push(x[i : i + size]))

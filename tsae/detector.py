@@ -457,19 +457,6 @@ class Detector(BaseEstimator):
                 f"{_names(order)} (expected: {_names(self.channels_)})"
             )
 
-    def _point_scorer(self, min_batch: int = MIN_BATCH) -> PointScorer:
-        """A fresh block-wise scorer of raw scores over scaled values (no calibration, no learning)."""
-        self._check_fitted()
-        return PointScorer(
-            self.module_,
-            self.window_,
-            self.n_features_in_,
-            self.device_,
-            self.score_mode,
-            min_batch,
-            self.channel_weights_,
-        )
-
     def _monitor(self, min_batch: int = MIN_BATCH, learning="model", parts: bool = False):
         """A fresh :class:`tsae.monitor.Monitor` (scores, probabilities, flags, learning,
         channel parts) over scaled values: what batch, chunked and stream scoring push rows
