@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # On a GPU machine: make setup TORCH_SPEC=torch  (or install your CUDA build first).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup demo test test-all lint format bench accuracy clean
+.PHONY: setup demo test test-spark test-all lint format bench accuracy clean
 
 $(BIN)/tsae: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# tsae.spark in Spark's local mode (needs Java 17+; pyspark comes with the extra).
+test-spark: setup
+	$(BIN)/pip install -q "$(TORCH_SPEC)" -e ".[dev,spark]"
+	$(BIN)/python -m pytest -q -m spark
 
 # Lint and formatting (ruff, configured in pyproject.toml); `make format` rewrites the files.
 lint: setup

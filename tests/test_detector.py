@@ -10,7 +10,7 @@ from tsae import Detector, NotFittedError, list_models, load, metrics
 from tsae.errors import ConfigError, DataError, ModelFileError, TsaeWarning
 from tsae.persist import load_model_file, save_model_file
 from tsae.scoring import window_errors
-from tsae.windows import coverage, sliding_windows
+from tsae.windows import sliding_windows
 
 MODELS = list_models()
 
@@ -84,29 +84,34 @@ def _errors(det, part):
     )
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_score_is_mean_error_of_the_windows_covering_each_point(name, fitted, signal):
-    """The documented default (score_mode="window"), recomputed the slow obvious way."""
-    det = fitted[name]
-    assert det.score_mode == "window"
-    part = signal.iloc[:300]
-    per_window = _errors(det, part).mean(axis=1)  # (n_windows,)
-    w = det.window_
-    expected = [per_window[max(0, p - w + 1) : p + 1].mean() for p in range(len(part))]
-    np.testing.assert_allclose(det.score(part).to_numpy(), expected, rtol=1e-5)
+def _reference(det, part, mode: str, stride: int) -> np.ndarray:
+    """The documented score, the slow obvious way: every ``stride``-th window from the
+    first row; a point's score is the mean over the scored windows covering it of their
+    mean error (window) or of their error at its position (overlap); the points after
+    the last scored window get the window ending at the last point."""
+    errors = _errors(det, part)  # (n_windows, W), every stride-1 window
+    n, w = len(part), det.window_
+    total, count = np.zeros(n), np.zeros(n)
+    for g in range(0, n - w + 1, stride):
+        total[g : g + w] += errors[g].mean() if mode == "window" else errors[g]
+        count[g : g + w] += 1
+    last = errors[-1].mean() if mode == "window" else errors[-1]
+    tail = count == 0
+    total[tail] = np.broadcast_to(last, (w,))[-tail.sum() :] if tail.any() else 0
+    return total / np.maximum(count, 1)
 
 
+@pytest.mark.parametrize("mode", ["window", "overlap"])
 @pytest.mark.parametrize("name", MODELS)
-def test_overlap_mode_averages_the_errors_at_each_points_position(name, fitted, signal):
+def test_score_is_the_documented_mean_over_the_scored_windows(name, mode, fitted, signal):
+    """Both modes, every window (stride 1), a stride, and one that leaves a tail."""
     det = copy.copy(fitted[name])
-    det.score_mode = "overlap"
-    part = signal.iloc[:300]
-    errors = _errors(det, part)  # (n_windows, W)
-    expected = np.zeros(len(part))
-    for i, e in enumerate(errors):
-        expected[i : i + det.window_] += e
-    expected /= coverage(len(part), det.window_)
-    np.testing.assert_allclose(det.score(part).to_numpy(), expected, rtol=1e-5)
+    det.score_mode = mode
+    part = signal.iloc[:300]  # 285 windows of 16: strides 4 and 9 leave 0 and 5 points after the last
+    for stride in (1, 4, det.window_ // 2 + 1):
+        det.stride_ = stride
+        expected = _reference(det, part, mode, stride)
+        np.testing.assert_allclose(det.score(part).to_numpy(), expected, rtol=1e-5, err_msg=f"stride {stride}")
 
 
 def test_channel_weights_are_the_inverse_mean_validation_error_per_channel(fitted, train):
@@ -130,9 +135,10 @@ def test_model_file_without_channel_weights_scores_unweighted_errors(fitted, sig
     """Files written before channel weights existed still load and score as they did."""
     det = fitted["conv1d"]
     det.save(tmp_path / "m.tsae")
-    _rewrite_header(tmp_path / "m.tsae", tmp_path / "old.tsae", lambda h: h.pop("channel_weights"))
+    # neither channel weights nor strides existed then: every window is scored
+    _rewrite_header(tmp_path / "m.tsae", tmp_path / "old.tsae", lambda h: [h.pop("channel_weights"), h.pop("stride")])
     old = load(tmp_path / "old.tsae", threads=1)
-    assert old.channel_weights_ is None
+    assert old.channel_weights_ is None and old.stride_ == 1
     part = signal.iloc[:300]
     x = det.scaler_.transform(part[det.channels_].to_numpy())
     per_window = window_errors(det.module_, sliding_windows(x, det.window_), det.device_).mean(axis=1)
@@ -260,3 +266,41 @@ def test_channel_weights_let_a_quiet_channel_count():
     y = labels[2500:]
     assert det.channel_weights_[1] > 5 * det.channel_weights_[0]
     assert metrics.auc_pr(y, weighted) > 0.9 > 0.3 > metrics.auc_pr(y, unweighted)  # measured: 0.998, 0.107
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        (dict(stride=0), "stride must be an integer >= 1 or 'auto'"),
+        (dict(stride="4"), "stride must be an integer >= 1 or 'auto'"),
+        (dict(stride=17), "stride 17 is longer than the window of 16"),
+        (dict(stride=2, score_mode="causal"), "stride must be 1 with score_mode 'causal'"),
+    ],
+)
+def test_a_stride_that_cannot_work_is_refused_before_training(train, options, words):
+    with pytest.raises(ConfigError, match=words):
+        Detector("dense", window=16, epochs=1, threads=1, **options).fit(train)
+
+
+def test_auto_stride_keeps_every_point_under_sixteen_windows(train):
+    det = Detector("dense", window=64, epochs=1, max_windows=64, threads=1).fit(train)
+    assert det.stride_ == 4
+    causal = Detector("dense", window=64, epochs=1, max_windows=64, threads=1, score_mode="causal").fit(train)
+    assert causal.stride_ == 1
+
+
+@pytest.mark.parametrize("stride, words", [(0, "integer >= 1"), (65, "at most 64"), ("2", "integer >= 1")])
+def test_a_model_file_with_a_bad_stride_is_rejected(fitted, tmp_path, stride, words):
+    fitted["dense"].save(tmp_path / "m.tsae")
+    _rewrite_header(tmp_path / "m.tsae", tmp_path / "bad.tsae", lambda h: h.update(stride=stride))
+    with pytest.raises(ModelFileError, match=f"not a valid tsae model: header field 'stride'.*{words}"):
+        load(tmp_path / "bad.tsae")
+
+
+def test_the_stride_survives_save_and_load(train, tmp_path):
+    det = Detector("dense", window=64, stride=8, epochs=1, max_windows=64, threads=1).fit(train)
+    det.save(tmp_path / "m.tsae")
+    back = load(tmp_path / "m.tsae", threads=1)
+    assert (back.stride, back.stride_) == (8, 8)
+    frame = train.iloc[:500]
+    assert np.array_equal(back.score(frame).to_numpy(), det.score(frame).to_numpy())

@@ -88,6 +88,16 @@ def test_row_by_row_then_flush_equals_batch(detectors, series, name, mode):
         assert np.isnan(scores[: det.window_ - 1]).all() and not flags[: det.window_ - 1].any()
 
 
+@pytest.mark.parametrize("mode", ["window", "overlap"])
+@pytest.mark.parametrize("name", MODELS)
+def test_with_a_stride_the_stream_is_bit_identical_to_batch(detectors, series, name, mode):
+    """A window every few rows: the stream pads it like the batch path, so nothing rounds apart."""
+    det = detectors[mode][name]
+    assert det.stride_ == 4  # window 64, stride auto
+    (scores, _, _), _ = stream(det.streaming(threads=1), series.to_dict("records"))
+    assert np.array_equal(scores, det.score(series).to_numpy())
+
+
 @pytest.mark.parametrize("sizes", [(1,), (7,), (100,), (1, 7, 100, 3, 64, 250, 2)])
 @pytest.mark.parametrize("mode", ["window", "overlap", "causal"])
 @pytest.mark.parametrize("name", MODELS)
@@ -510,7 +520,9 @@ BAD_STATES = {  # name -> (path, value or "delete", words of the message)
     "rows ahead of the scorer": (("rows",), 101, "101 rows accepted, but the scorer saw 100"),
     "scorer counter": (("scorer", "n_emitted"), 30, "scored 30 (expected 100 and 37)"),
     "scorer counter type": (("scorer", "n_seen"), 100.0, "field 'scorer.n_seen' must be an integer"),
-    "short context": (("scorer", "context"), [[0.0, 0.0]], "field 'scorer.context' must hold the last 63 rows"),
+    "scorer stride": (("scorer", "stride"), 1, "stride 1; this model has mode 'window', window 64, stride 4"),
+    # window 64, stride 4: the state keeps the whole last window
+    "short context": (("scorer", "context"), [[0.0, 0.0]], "field 'scorer.context' must hold the last 64 rows"),
     "context value": (("scorer", "context", 5), [0.0, "x"], "field 'scorer.context[5]' must hold 2 finite"),
     "context nan": (("scorer", "context", 5), [0.0, float("nan")], "field 'scorer.context[5]'"),
     "context beyond float32": (("scorer", "context", 5), [0.0, 1e39], "beyond the float32 range"),

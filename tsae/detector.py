@@ -54,6 +54,9 @@ MIN_TRAIN_WINDOWS = 32
 MIN_VAL_WINDOWS = 8
 #: Shortest automatic window: data too short for it need more rows (or an explicit window).
 MIN_AUTO_WINDOW = 8
+#: ``stride="auto"`` scores every ``window // AUTO_STRIDE_WINDOWS``-th window, so each
+#: point inside the series is covered by this many scored windows.
+AUTO_STRIDE_WINDOWS = 16
 #: A cutoff with fewer validation scores at or above it than this is little more than
 #: the largest one (percentile:99.5 of 200 scores is the maximum): fit warns.
 MIN_TAIL_SCORES = 2
@@ -94,6 +97,12 @@ class Detector(BaseEstimator):
         error at the point's position) or ``causal`` (error of the window ending at
         the point); see ``tsae.scoring``. Channel errors are divided by their mean on
         the validation rows before channels are averaged.
+    stride : int or "auto"
+        Score every ``stride``-th window instead of every window (window and overlap
+        modes; causal needs 1): a point's score is the mean over the scored windows that
+        cover it, at ``1 / stride`` of the cost. ``auto`` = ``window // 16`` (at least 1),
+        so every point is still covered by 16 windows (``benchmarks/results/stride.md``:
+        the accuracy this costs); 1 scores every window.
     epochs, batch_size, lr, patience, max_windows :
         Training settings (see ``tsae.training.TrainConfig``): at most 20 epochs of 1,024
         random windows in batches of 64, Adam at 3e-3, early stopping after 5 epochs
@@ -136,6 +145,9 @@ class Detector(BaseEstimator):
     timestamp_ : str or None
         The timestamp column.
     window_ : int
+        The window length fitted (``window``, or the automatic choice).
+    stride_ : int
+        Windows scored every ``stride_`` points (1 = every window).
         The window length.
     threshold_ : Threshold
         The fitted cutoff rule.
@@ -168,6 +180,7 @@ class Detector(BaseEstimator):
         scaling: str = _D["scaling"],
         model_params: dict | None = None,
         score_mode: str = _D["score_mode"],
+        stride: int | str = _D["stride"],
         epochs: int = _D["epochs"],
         batch_size: int = _D["batch_size"],
         lr: float = _D["lr"],
@@ -191,6 +204,7 @@ class Detector(BaseEstimator):
         self.scaling = scaling
         self.model_params = model_params
         self.score_mode = score_mode
+        self.stride = stride
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -231,13 +245,14 @@ class Detector(BaseEstimator):
         chosen = choose_fit_columns(frame, timestamp, columns, source)
         values = GapFiller(self.max_gap).fill(chosen.values, 0, source, chosen.channels)
         window = self._resolve_window(values, source)
+        stride = self._resolve_stride(window)
         n_train, n_val = _split(len(values), window, self.val_fraction)
         for message in chosen.warnings(source):
             warnings.warn(message, TsaeWarning, stacklevel=2)
 
         scaler = Scaler(self.scaling).fit(values[:n_train])
         module, params, training, weights, val_scores = self._train(
-            scaler.transform(values), n_train, window, corruption, config, device
+            scaler.transform(values), n_train, window, stride, corruption, config, device
         )
         calibrator = ScoreCalibrator()
         val_probability = calibrator.update_many(val_scores)
@@ -247,7 +262,7 @@ class Detector(BaseEstimator):
         _warn_thin_tail(threshold, val_scores, source)
         training.update(rows=len(values), train_rows=n_train, val_rows=n_val)
         self.timestamp_, self.channels_, self.ignored_columns_ = timestamp, chosen.channels, list(chosen.left_out)
-        self.n_features_in_, self.window_, self.scaler_ = len(chosen.channels), window, scaler
+        self.n_features_in_, self.window_, self.stride_, self.scaler_ = len(chosen.channels), window, stride, scaler
         self.module_, self.model_params_, self.training_, self.device_ = module, params, training, device
         self.channel_weights_, self.threshold_, self.events_ = weights, threshold, events
         self.calibration_, self.learning_ = calibrator.state_dict(), learning
@@ -271,6 +286,7 @@ class Detector(BaseEstimator):
         scaled: np.ndarray,
         n_train: int,
         window: int,
+        stride: int,
         corruption: Corruption,
         config: TrainConfig,
         device: torch.device,
@@ -285,9 +301,22 @@ class Detector(BaseEstimator):
                 module, train, val, window, corruption, config, device, self.seed, self.progress
             )
             weights = channel_error_weights(module, val, window, device)
-            scorer = PointScorer(module, window, scaled.shape[1], device, self.score_mode, MIN_BATCH, weights)
+            scorer = PointScorer(
+                module, window, scaled.shape[1], device, self.score_mode, MIN_BATCH, weights, stride=stride
+            )
             val_scores = np.concatenate([scorer.push(val), scorer.flush()])
         return module, params, training, weights, val_scores
+
+    def _resolve_stride(self, window: int) -> int:
+        """The stride for ``window``: the explicit one (ConfigError if it does not fit the
+        window or the score mode), else ``auto``'s (1 in causal mode)."""
+        if isinstance(self.stride, str):  # "auto"
+            return 1 if self.score_mode == "causal" else max(1, window // AUTO_STRIDE_WINDOWS)
+        if self.stride > 1 and self.score_mode == "causal":
+            raise ConfigError(f"stride must be 1 with score_mode 'causal' (one window per point), got {self.stride}")
+        if self.stride > window:
+            raise ConfigError(f"stride {self.stride} is longer than the window of {window}: points would go unscored")
+        return int(self.stride)
 
     def _resolve_window(self, values: np.ndarray, source: str) -> int:
         """The window for ``values`` (its type is checked by ``fit``): an explicit one
@@ -505,6 +534,7 @@ class Detector(BaseEstimator):
             "timestamp": self.timestamp_,
             "window": self.window_,
             "score_mode": self.score_mode,
+            "stride": self.stride_,
             "channel_weights": self.channel_weights_.tolist(),
             "scaler": self.scaler_.to_dict(),
             "max_gap": int(self.max_gap),
@@ -579,6 +609,7 @@ class Detector(BaseEstimator):
         det.timestamp_, det.channels_ = header["timestamp"], channels
         det.ignored_columns_ = header.get("ignored_columns", [])  # absent in files written before it existed
         det.n_features_in_, det.window_ = len(channels), header["window"]
+        det.stride_ = header.get("stride", 1)  # files written before strides scored every window
         det.scaler_ = Scaler.from_dict(header["scaler"], len(channels))
         det.channel_weights_ = _channel_weights(header)
         det.threshold_ = threshold_from_dict(header["threshold"])
@@ -685,12 +716,13 @@ def _event_rules(events) -> EventRules:
 
 
 def _warn_thin_tail(threshold: Threshold, val_scores: np.ndarray, source: str) -> None:
-    """TsaeWarning when the cutoff rests on fewer than MIN_TAIL_SCORES validation scores
-    (a ``probability`` level rests on no score: never)."""
+    """TsaeWarning when the cutoff rests on fewer than MIN_TAIL_SCORES distinct validation
+    scores (with a stride, the points between two scored windows share one score; a
+    ``probability`` level rests on no score: never)."""
     if getattr(threshold, "on_probability", False):
         return
     scores = val_scores[np.isfinite(val_scores)]
-    above = int((scores >= threshold.cutoff_).sum())
+    above = len(np.unique(scores[scores >= threshold.cutoff_]))
     if above < MIN_TAIL_SCORES:
         warnings.warn(
             f"{source}: the cutoff {threshold.cutoff_:.4g} ({threshold}) rests on {above} of "
@@ -792,6 +824,7 @@ _OPTION_RULES = (
     ("noise", "a string: gaussian:STD, mask:P or none", lambda v: isinstance(v, str)),
     ("scaling", f"one of {', '.join(SCALINGS)}", lambda v: isinstance(v, str) and v in SCALINGS),
     ("score_mode", f"one of {', '.join(MODES)}", lambda v: isinstance(v, str) and v in MODES),
+    ("stride", "an integer >= 1 or 'auto'", lambda v: v == "auto" if isinstance(v, str) else _is_int(v) and v >= 1),
     ("threshold", "a string such as 'percentile:99.5' or a Threshold", lambda v: isinstance(v, (str, Threshold))),
     ("events", "an EventRules, a dict or None (rules: merge_gap, min_length, cooldown)", _valid_events),
     ("model_params", "a dict or None", lambda v: v is None or isinstance(v, dict)),

@@ -124,6 +124,12 @@ def _check_header(header: Mapping[str, Any]) -> tuple[dict, str]:
         )
     window = check_int(header["window"], "window", low=2)
     _check_score_mode(header["score_mode"])
+    if "stride" in header:  # files written before strides score every window
+        stride, most = check_int(header["stride"], "stride", low=1), 1 if header["score_mode"] == "causal" else window
+        if stride > most:
+            raise ConfigError(
+                f"field 'stride' must be at most {most} (score mode {header['score_mode']}), got {stride}"
+            )
     Scaler.from_dict(header["scaler"], n_channels=len(channels))
     check_int(header["max_gap"], "max_gap")
     threshold_from_dict(header["threshold"])

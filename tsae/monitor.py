@@ -148,6 +148,7 @@ class Monitor:
             detector.channel_weights_,
             batch_size,
             parts,
+            detector.stride_,
         )
         self.calibrator = ScoreCalibrator.from_state(detector.calibration_)
         self.threshold = detector.threshold_

@@ -142,6 +142,7 @@ DETECTOR_DEFAULTS = dict(
     threshold="percentile:99.5",
     scaling="standard",
     score_mode="window",
+    stride="auto",
     epochs=TrainConfig.epochs,
     batch_size=TrainConfig.batch_size,
     lr=TrainConfig.lr,

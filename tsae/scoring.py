@@ -17,6 +17,14 @@ last ``window - 1`` points are covered by fewer windows and get the mean over th
 (a real score, never a placeholder). A point's score is final once the window
 starting at it has been seen, i.e. ``window - 1`` points later.
 
+``stride``: windows are scored every ``stride`` points (starting at the series'
+first point) instead of at every point; a point's score is the same mean over the
+scored windows that cover it (``window / stride`` of them inside the series), so the
+forward passes, hence the cost, drop ``stride``-fold. The last ``< stride`` points,
+which no strided window covers, get the window ending at the series' last point.
+Scores are still returned ``window - 1`` points after their point, as with stride 1.
+``benchmarks/results/stride.md`` measures the accuracy this costs.
+
 ``mode="overlap"``: as ``window``, but each window contributes only its error at
 ``p``'s own position (sharper in time, noisier: lower accuracy on the benchmark, see
 ``benchmarks/results/variants.md``).
@@ -124,8 +132,8 @@ def channel_error_weights(
     return 1.0 / np.maximum(mean, max(floor * mean.mean(), 1e-12))
 
 
-def _add_errors(acc: np.ndarray, errors: np.ndarray) -> None:
-    """``add_window_errors(acc, errors)``, looping over the shorter axis.
+def _add_errors(acc: np.ndarray, errors: np.ndarray, stride: int = 1) -> None:
+    """``add_window_errors(acc, errors, stride)``, looping over the shorter axis.
 
     ``add_window_errors`` loops over the W window positions: 128 small numpy calls
     (~200 us) even for the single window a streamed row brings. With fewer windows
@@ -135,10 +143,10 @@ def _add_errors(acc: np.ndarray, errors: np.ndarray) -> None:
     """
     k, w = errors.shape[:2]
     if k >= w:
-        add_window_errors(acc, errors)
+        add_window_errors(acc, errors, stride)
         return
     for i in range(k):
-        acc[i : i + w] += errors[i]
+        acc[i * stride : i * stride + w] += errors[i]
 
 
 class PointScorer:
@@ -146,7 +154,8 @@ class PointScorer:
 
     ``push(block)`` returns the scores that became final (oldest first);
     ``flush()`` ends the series and returns the rest. Memory is bounded by the window
-    (plus the block being pushed).
+    (plus the block being pushed). ``stride`` > 1 scores every ``stride``-th window
+    (window and overlap modes; see the module's docstring).
     """
 
     def __init__(
@@ -160,13 +169,20 @@ class PointScorer:
         channel_weights: np.ndarray | None = None,
         batch_size: int = 512,
         parts: bool = False,
+        stride: int = 1,
     ):
         if mode not in MODES:
             raise ConfigError(f"score mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if not 1 <= stride <= window or (mode == "causal" and stride != 1):
+            raise ConfigError(f"stride must be 1 in causal mode and 1..window ({window}) otherwise, got {stride}")
+        self.stride = stride
+        # rows kept between pushes: the pending ones (< W), and with a stride the whole
+        # last window, which flush() scores for the points after the last strided one
+        self.keep = window if stride > 1 else window - 1
         self.model, self.window, self.device, self.mode = model, window, device, mode
         self.min_batch, self.channel_weights, self.batch_size = min_batch, channel_weights, batch_size
-        self.context = np.empty((0, n_channels), dtype=np.float32)  # last <= W-1 points
-        self.pending = np.zeros(0)  # window/overlap: partial sums of points not yet final
+        self.context = np.empty((0, n_channels), dtype=np.float32)  # last <= keep points
+        self.pending = np.zeros(0)  # window/overlap: partial sums of the last points, not yet final
         self.n_seen = 0  # points pushed so far
         self.n_emitted = 0  # scores returned so far
         # With ``parts``: each channel's part of the scores, carried like the scores
@@ -177,42 +193,53 @@ class PointScorer:
 
     def push(self, block: np.ndarray) -> np.ndarray:
         """Add ``block`` (k, C) scaled points; return the newly final scores."""
-        w = self.window
+        w, s = self.window, self.stride
         data = np.concatenate([self.context, block.astype(np.float32, copy=False)])  # (c + k, C)
         first_new = len(self.context)
+        done = self._windows_scored()
         self.n_seen += len(block)
-        self.context = data[-(w - 1) :] if w > 1 else data[:0]
-        n_windows = max(0, len(data) - w + 1)  # windows ending at a new point
+        self.context = data[-self.keep :] if self.keep else data[:0]
         if self.mode == "causal":
-            return self._push_causal(data, first_new, n_windows)
-        # partial sums for every row of data: the pending ones carried over, then the new points
-        acc = np.concatenate([self.pending, np.zeros(len(block))])  # (len(data),)
+            return self._push_causal(data, first_new, max(0, len(data) - w + 1))
+        # the rows not returned yet (the pending ones, then the new points) and, from
+        # ``offset`` on, the new windows: every stride-th window that the block completes
+        rows = data[first_new - len(self.pending) :]  # (p + k, C)
+        offset = done * s - self.n_emitted
+        acc = np.concatenate([self.pending, np.zeros(len(block))])  # (p + k,)
         acc_parts = np.concatenate([self.pending_parts, np.zeros((len(block), data.shape[1]))]) if self.parts else None
-        for s, errors, per in self._errors(data, n_windows):  # (<= SLICE_WINDOWS, W), (.., W, C) or None
+        for i, errors, per in self._errors(rows[offset:], self._windows_scored() - done):  # (b, W), (b, W, C)
             if self.mode == "window":  # every position gets the window's mean error
                 errors = np.broadcast_to(errors.mean(axis=1)[:, None], errors.shape)
                 per = None if per is None else np.broadcast_to(per.mean(axis=1)[:, None], per.shape)
-            _add_errors(acc[s : s + len(errors) + w - 1], errors)
+            span = slice(offset + i * s, offset + (i + len(errors) - 1) * s + w)
+            _add_errors(acc[span], errors, s)
             if per is not None:
-                _add_errors(acc_parts[s : s + len(per) + w - 1], per)
-        # each window finalises the point it starts at: data rows 0..n_windows-1
-        counts = self._counts(self.n_emitted, n_windows)
-        scores = acc[:n_windows] / counts
-        if self.parts:  # (len(data), C)
-            self.last_parts, self.pending_parts = acc_parts[:n_windows] / counts[:, None], acc_parts[n_windows:]
-        self.pending = acc[n_windows:]
-        self.n_emitted += n_windows
+                _add_errors(acc_parts[span], per, s)
+        # a point is returned W-1 points after it arrived, whatever the stride: by then the
+        # last window covering it (the one starting at or before it) has been scored
+        n_final = max(0, self.n_seen - w + 1) - self.n_emitted
+        counts = self._counts(self.n_emitted, n_final)
+        scores = acc[:n_final] / counts
+        if self.parts:  # (p + k, C)
+            self.last_parts, self.pending_parts = acc_parts[:n_final] / counts[:, None], acc_parts[n_final:]
+        self.pending = acc[n_final:]
+        self.n_emitted += n_final
         return scores
 
+    def _windows_scored(self) -> int:
+        """Windows scored so far: those starting at 0, stride, 2 * stride ... that end by
+        the last point seen."""
+        return (self.n_seen - self.window) // self.stride + 1 if self.n_seen >= self.window else 0
+
     def _errors(self, data: np.ndarray, n_windows: int):
-        """Yield ``(first window, errors (b, W), parts (b, W, C) or None)`` for the stride-1
-        windows of ``data``, in order, SLICE_WINDOWS windows at a time (PARTS_SLICE with
-        parts: they take C times the memory). Both are multiples of the forward batch, so
-        the slicing does not change a single error."""
+        """Yield ``(first window, errors (b, W), parts (b, W, C) or None)`` for the first
+        ``n_windows`` windows of ``data``, ``stride`` rows apart, in order, SLICE_WINDOWS
+        windows at a time (PARTS_SLICE with parts: they take C times the memory). Both are
+        multiples of the forward batch, so the slicing does not change a single error."""
         if n_windows <= 0:
             return
-        # a single window is ``data`` itself: skip sliding_window_view (~40 us a call)
-        windows = data[None] if n_windows == 1 else sliding_windows(data, self.window)
+        # a single window is the first W rows: skip sliding_window_view (~40 us a call)
+        windows = data[None, : self.window] if n_windows == 1 else sliding_windows(data, self.window, self.stride)
         step = PARTS_SLICE if self.parts else SLICE_WINDOWS
         for s in range(0, n_windows, step):
             got = window_errors(
@@ -228,7 +255,7 @@ class PointScorer:
 
     def _counts(self, first: int, n: int) -> np.ndarray:
         """Windows covering final points first..first+n-1 (the series goes on past them)."""
-        return coverage(first + n + self.window, self.window, first, first + n)
+        return coverage(first + n + self.window, self.window, first, first + n, self.stride)
 
     def _push_causal(self, data, first_new, n_windows) -> np.ndarray:
         n_new = len(data) - first_new
@@ -253,6 +280,7 @@ class PointScorer:
         return {
             "mode": self.mode,
             "window": self.window,
+            "stride": self.stride,
             "context": self.context.tolist(),
             "pending": self.pending.tolist(),
             **({"pending_parts": self.pending_parts.tolist()} if self.parts else {}),
@@ -262,10 +290,11 @@ class PointScorer:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` returned (same model, window and mode)."""
-        if state["mode"] != self.mode or state["window"] != self.window:
+        stride = state.get("stride", 1)  # states before strides were stride 1
+        if state["mode"] != self.mode or state["window"] != self.window or stride != self.stride:
             raise ConfigError(
-                f"scorer state is for mode {state['mode']!r}, window {state['window']}; "
-                f"this model has mode {self.mode!r}, window {self.window}"
+                f"scorer state is for mode {state['mode']!r}, window {state['window']}, stride {stride}; "
+                f"this model has mode {self.mode!r}, window {self.window}, stride {self.stride}"
             )
         ctx = np.asarray(state["context"], dtype=np.float32)
         self.context = ctx.reshape(-1, self.context.shape[1])
@@ -275,16 +304,24 @@ class PointScorer:
         self.n_seen, self.n_emitted = int(state["n_seen"]), int(state["n_emitted"])
 
     def flush(self) -> np.ndarray:
-        """End of series: the remaining scores (window and overlap modes: the last W-1
-        points, averaged over the windows that exist)."""
+        """End of series: the remaining scores (window and overlap modes: the last points,
+        averaged over the windows that exist; with a stride, those after the last scored
+        window get the window ending at the last point)."""
         self.last_parts = self.pending_parts[:0]
         if self.mode == "causal" or len(self.pending) == 0:
             return np.zeros(0)
         n, first = len(self.pending), self.n_emitted
-        counts = coverage(self.n_seen, self.window, first, first + n)
+        counts = coverage(self.n_seen, self.window, first, first + n, self.stride)
         scores = np.where(counts > 0, self.pending / np.maximum(counts, 1), np.nan)
         if self.parts:
             self.last_parts = np.where(counts[:, None] > 0, self.pending_parts / np.maximum(counts, 1)[:, None], np.nan)
+        tail = (counts <= 0) & (self.n_seen >= self.window)  # after the last strided window
+        if tail.any():  # the pending points are the last n positions of the last window
+            _, errors, per = next(self._errors(self.context[-self.window :], 1))  # (1, W), (1, W, C) or None
+            overlap = self.mode == "overlap"
+            scores[tail] = (errors[0, -n:] if overlap else np.full(n, errors[0].mean()))[tail]
+            if per is not None:
+                self.last_parts[tail] = (per[0, -n:] if overlap else np.tile(per[0].mean(axis=0), (n, 1)))[tail]
         self.pending, self.pending_parts = np.zeros(0), self.pending_parts[:0]
         self.n_emitted += n
         return scores

@@ -45,6 +45,7 @@ from .header import check_dict, check_int, check_numbers
 from .monitor import PendingStamps
 from .persist import compute_checksum
 from .runtime import default_threads, torch_threads
+from .scoring import MIN_BATCH
 
 #: Layout of ``state_dict()``; 2 added the model fingerprint, 3 the calibration, the
 #: alarm cool-down and the continual learner (``tsae.monitor``).
@@ -102,6 +103,9 @@ def model_fingerprint(detector) -> str:
         "channels": list(detector.channels_),
         "window": int(detector.window_),
         "score_mode": detector.score_mode,
+        **(
+            {"stride": int(detector.stride_)} if detector.stride_ != 1 else {}
+        ),  # stride-1 fingerprints as before strides
         "scaler": detector.scaler_.to_dict(),
         "channel_weights": None if weights is None else [float(w) for w in weights],
         "max_gap": int(detector.max_gap),
@@ -159,7 +163,11 @@ class StreamingScorer:
         self.center = np.asarray(detector.scaler_.center, dtype=np.float64)
         self.scale = np.asarray(detector.scaler_.scale, dtype=np.float64)
         self.gaps = GapFiller(detector.max_gap)
-        self.monitor = detector._monitor(min_batch=1, learning=learning, parts=explain)
+        # Stride 1: one window a row, unpadded for latency (float32 rounding from the batch
+        # path). With a stride a window comes every few rows: padded as in the batch path,
+        # so the scores are bit-identical to it at a fraction of a padded pass per row.
+        min_batch = 1 if detector.stride_ == 1 else MIN_BATCH
+        self.monitor = detector._monitor(min_batch=min_batch, learning=learning, parts=explain)
         self.scorer = self.monitor.scorer
         self.delay = self.monitor.delay
         self.stamps = PendingStamps()  # timestamps of rows not yet scored (at most delay + the current block)
@@ -410,11 +418,13 @@ class StreamingScorer:
     def _check_scorer_state(self, scorer, rows: int) -> int:
         """Check the point scorer's state against ``rows`` accepted; return its scored rows."""
         keys = ("mode", "window", "context", "pending", "n_seen", "n_emitted")
-        check_dict(scorer, "scorer", keys + (("pending_parts",) if self.scorer.parts else ()))
-        if scorer["mode"] != self.scorer.mode or scorer["window"] != self.scorer.window:
+        check_dict(scorer, "scorer", keys + (("pending_parts",) if self.scorer.parts else ()), optional=("stride",))
+        stride = scorer.get("stride", 1)
+        if (scorer["mode"], scorer["window"], stride) != (self.scorer.mode, self.scorer.window, self.scorer.stride):
             raise ConfigError(
-                f"field 'scorer' is for mode {scorer['mode']!r:.20}, window {scorer['window']!r:.20}; "
-                f"this model has mode {self.scorer.mode!r}, window {self.scorer.window}"
+                f"field 'scorer' is for mode {scorer['mode']!r:.20}, window {scorer['window']!r:.20}, "
+                f"stride {stride!r:.20}; this model has mode {self.scorer.mode!r}, window {self.scorer.window}, "
+                f"stride {self.scorer.stride}"
             )
         seen = check_int(scorer["n_seen"], "scorer.n_seen")
         emitted = check_int(scorer["n_emitted"], "scorer.n_emitted")
@@ -425,7 +435,7 @@ class StreamingScorer:
                 f"{emitted} (expected {rows} and {expected})"
             )
         context = scorer["context"]
-        n_context = min(rows, self.scorer.window - 1)
+        n_context = min(rows, self.scorer.keep)
         if not isinstance(context, list) or len(context) != n_context:
             raise ConfigError(
                 f"field 'scorer.context' must hold the last {n_context} rows, got "

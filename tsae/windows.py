@@ -81,23 +81,27 @@ def auto_window(x: np.ndarray, limit: int | None = None) -> int:
     return window
 
 
-def add_window_errors(acc: np.ndarray, errors: np.ndarray) -> None:
+def add_window_errors(acc: np.ndarray, errors: np.ndarray, stride: int = 1) -> None:
     """Add per-position window errors onto the per-point sums, in place.
 
     ``errors`` (k, W) or (k, W, C): error of window ``i`` at its position ``j`` (per
-    channel), for ``k`` consecutive stride-1 windows, window ``i`` starting at point
-    ``i``. ``acc`` (k + W - 1,) or (k + W - 1, C): running sum per point. Point ``p``
-    receives ``errors[i, p - i]`` from every window ``i`` covering it, oldest window
-    first, so that feeding windows in any grouping gives bit-identical sums.
+    channel), for ``k`` consecutive windows ``stride`` points apart, window ``i``
+    starting at point ``i * stride``. ``acc`` ((k - 1) * stride + W,) or (.., C): running
+    sum per point. Point ``p`` receives ``errors[i, p - i * stride]`` from every window
+    ``i`` covering it, oldest window first, so that feeding windows in any grouping
+    gives bit-identical sums.
     """
     k, w = errors.shape[:2]
-    for j in range(w - 1, -1, -1):  # window i = p - j: descending j is ascending i
-        acc[j : j + k] += errors[:, j]
+    span = (k - 1) * stride + 1
+    for j in range(w - 1, -1, -1):  # window i = (p - j) / stride: descending j is ascending i
+        acc[j : j + span : stride] += errors[:, j]
 
 
-def coverage(n: int, window: int, first: int = 0, stop: int | None = None) -> np.ndarray:
-    """How many stride-1 windows of length ``window`` of an ``n``-point series cover each
-    of its points ``first .. stop - 1`` (default: all of them); 0 or less when the series
-    is shorter than the window."""
+def coverage(n: int, window: int, first: int = 0, stop: int | None = None, stride: int = 1) -> np.ndarray:
+    """How many windows of length ``window`` starting every ``stride`` points (at 0,
+    stride, 2 * stride ...) of an ``n``-point series cover each of its points
+    ``first .. stop - 1`` (default: all of them); 0 or less when none does (the series
+    is shorter than the window, or a point lies after the last strided window)."""
     p = np.arange(first, n if stop is None else stop)
-    return (np.minimum(p, n - window) - np.maximum(0, p - window + 1) + 1).astype(np.float64)
+    lo, hi = np.maximum(0, p - window + 1), np.minimum(p, n - window)  # first and last start
+    return (np.floor_divide(hi, stride) - (-np.floor_divide(-lo, stride)) + 1).astype(np.float64)
