@@ -52,10 +52,29 @@ Scaling = Enum("Scaling", {name: name for name in SCALINGS}, type=str)
 ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Model file.")]
 
 
+class Engine(str, Enum):
+    local = "local"
+    spark = "spark"
+
+
+ByOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--by",
+        help="Key column(s), comma-separated: one model per series (DATA: a file, a directory or a glob; the models table is Parquet).",
+    ),
+]
+JobsOpt = Annotated[int, typer.Option(min=1, help="With --by: processes (local) or cores (spark).")]
+EngineOpt = Annotated[Engine, typer.Option(help="With --by: local processes, or Apache Spark (tsae[spark]).")]
+
+
 @app.command()
 def fit(
-    data: Annotated[Path, typer.Argument(help="Normal data: CSV or Parquet.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Model file to write.")] = Path("model.tsae"),
+    data: Annotated[Path, typer.Argument(help="Normal data: CSV or Parquet (with --by: also a directory or a glob).")],
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="Model file to write (default model.tsae; with --by models.parquet)."),
+    ] = None,
     model: Annotated[ModelName, typer.Option("--arch", help="Autoencoder architecture.")] = DEFAULTS["model"],
     window: Annotated[str, typer.Option(help="Window length, or 'auto' (dominant period).")] = "auto",
     noise: Annotated[str, typer.Option(help="Input corruption: gaussian:STD, mask:P or none.")] = DEFAULTS["noise"],
@@ -72,6 +91,9 @@ def fit(
     score_mode: Annotated[
         ScoreMode, typer.Option(help="Point score: window, overlap or causal (see README).")
     ] = DEFAULTS["score_mode"],
+    stride: Annotated[
+        str, typer.Option(help="Score every STRIDE-th window, or 'auto' (window // 16; 1 in causal mode).")
+    ] = DEFAULTS["stride"],
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = DEFAULTS["epochs"],
     batch_size: Annotated[int, typer.Option(help="Windows per step.")] = DEFAULTS["batch_size"],
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = DEFAULTS["lr"],
@@ -100,30 +122,28 @@ def fit(
     device: DeviceOpt = DEFAULTS["device"],
     threads: ThreadsOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    by: ByOpt = None,
+    jobs: JobsOpt = 1,
+    engine: EngineOpt = Engine.local,
 ):
-    """Train a denoising autoencoder on normal data and write a model file."""
+    """Train a denoising autoencoder on normal data and write a model file (with --by: one per series)."""
+    out = out or Path("models.parquet" if by else "model.tsae")
     with user_errors():
         from tsae.atomic import check_output_path, file_identity, refuse_overwriting_inputs
         from tsae.io import read_table
 
         refuse_overwriting_inputs(out, data, what="model file")
         check_output_path(out, "model file")
-        before = file_identity(out)  # a model written meanwhile by another process is not overwritten
-        frame = read_table(data, sep=parse_sep(sep))
-        if rows is not None:
-            frame = frame.iloc[:rows]
-        from tsae import Detector
-
-        params = {k: v for k, v in {"latent": latent, "width": width, "depth": depth}.items() if v is not None}
-        det = Detector(
-            model.value,
+        model_params = {k: v for k, v in {"latent": latent, "width": width, "depth": depth}.items() if v is not None}
+        options = dict(
             window=int(window) if window.isdigit() else window,
             noise=noise,
             threshold=threshold,
             events={"merge_gap": merge_gap, "min_length": min_length, "cooldown": cooldown},
             scaling=scaling.value,
-            model_params=params or None,
+            model_params=model_params or None,
             score_mode=score_mode.value,
+            stride=int(stride) if stride.isdigit() else stride,
             epochs=epochs,
             batch_size=batch_size,
             lr=lr,
@@ -135,10 +155,20 @@ def fit(
             timestamp=timestamp,
             seed=seed,
             device=device,
-            threads=threads,
             learning=learning,
-            progress=not quiet,
-        ).fit(frame, source=str(data))
+        )
+        if by is not None:
+            _fit_by(
+                data, by, {"model": model.value, **options, "threads": threads}, out, rows, jobs, engine, sep, quiet
+            )
+            return
+        before = file_identity(out)  # a model written meanwhile by another process is not overwritten
+        frame = read_table(data, sep=parse_sep(sep))
+        if rows is not None:
+            frame = frame.iloc[:rows]
+        from tsae import Detector
+
+        det = Detector(model.value, **options, threads=threads, progress=not quiet).fit(frame, source=str(data))
         det.save(out, expect=before)
     if not quiet:
         t = det.training_
@@ -151,10 +181,46 @@ def fit(
         )
 
 
+def _fit_by(data, by, params, out, rows, jobs, engine, sep, quiet) -> None:
+    """`fit --by`: one model per key; the failures are listed, all failing is an error."""
+    from tsae.errors import ConfigError, DataError
+    from tsae.io import write_table
+
+    from .fleet import fit_by
+
+    if rows is not None:
+        raise ConfigError("--rows cuts one series; with --by, cut the series before fitting")
+    keys = split_columns(by)
+    params = {k: v for k, v in params.items() if v is not None}
+    models = fit_by(data, keys, params, out, jobs, engine.value, parse_sep(sep), params.get("timestamp"), quiet)
+    failed = models[models["error"].notna()]
+    for row in failed.head(10).itertuples():
+        warn(f"not fitted: {row.error}")
+    if len(failed) > 10:
+        warn(f"... and {len(failed) - 10} more series not fitted (the models table has each error)")
+    if len(failed) == len(models):
+        raise DataError(f"no series could be fitted ({len(models)} tried); nothing written to {out}")
+    write_table(models, out)
+    if not quiet:
+        err.print(
+            f"fitted {len(models) - len(failed)} of {len(models)} series by {', '.join(keys)} "
+            f"in {models['seconds'].sum():.1f}s of fitting ({jobs} {'cores' if engine.value == 'spark' else 'processes'}) -> {out}",
+            soft_wrap=True,
+            markup=False,
+        )
+
+
 @app.command()
 def score(
-    data: Annotated[Path, typer.Argument(help="Data to score: CSV or Parquet.")],
-    model: ModelOpt = Path("model.tsae"),
+    data: Annotated[
+        Path, typer.Argument(help="Data to score: CSV or Parquet (with --by: also a directory or a glob).")
+    ],
+    model: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--model", "-m", help="Model file (default model.tsae; with --by the models table models.parquet)."
+        ),
+    ] = None,
     out: Annotated[
         Optional[Path], typer.Option("--out", "-o", help="Output file (.csv/.parquet); default CSV on stdout.")
     ] = None,
@@ -173,8 +239,12 @@ def score(
     sep: SepOpt = None,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
+    by: ByOpt = None,
+    jobs: JobsOpt = 1,
+    engine: EngineOpt = Engine.local,
 ):
     """Score every row: writes [timestamp,] score, probability, is_anomaly (or events with --events)."""
+    model = model or Path("models.parquet" if by else "model.tsae")
     with user_errors():
         from tsae import load
         from tsae.atomic import check_output_path, refuse_overwriting_inputs
@@ -183,6 +253,9 @@ def score(
         refuse_overwriting_inputs(out, data, model)
         if out is not None and str(out) != "-":
             check_output_path(out)
+        if by is not None:
+            _score_by(data, by, model, out, jobs, engine, sep, columns, events, explain, plot, fail_on_anomaly)
+            return
         if plot is not None:
             _check_plot_output(plot, data, model)
         det = load(model, device=device, threads=threads)
@@ -208,6 +281,29 @@ def score(
             markup=False,
         )
     if fail_on_anomaly and summary["flagged"]:
+        raise typer.Exit(3)
+
+
+def _score_by(data, by, models, out, jobs, engine, sep, columns, events, explain, plot, fail_on_anomaly) -> None:
+    """`score --by`: every key with its model from the models table."""
+    from tsae.errors import ConfigError
+
+    from .fleet import score_by
+
+    unsupported = [name for name, used in (("--events", events), ("--explain", explain), ("--plot", plot)) if used]
+    if columns is not None:
+        unsupported.append("--columns")
+    if unsupported:
+        raise ConfigError(f"{', '.join(unsupported)} score one series: not available with --by")
+    keys = split_columns(by)
+    scores = score_by(data, keys, models, out, jobs, engine.value, parse_sep(sep), None, quiet=out is None)
+    flagged = int(scores["is_anomaly"].sum())
+    if out is not None:
+        series = len(scores.drop_duplicates(keys))
+        err.print(
+            f"scored {len(scores)} rows of {series} series, {flagged} flagged -> {out}", soft_wrap=True, markup=False
+        )
+    if fail_on_anomaly and flagged:
         raise typer.Exit(3)
 
 

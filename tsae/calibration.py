@@ -22,9 +22,9 @@ anomaly likelihood (Ahmad et al., Neurocomputing 2017):
 Every step is unchanged when all raw scores are multiplied by a constant, so the
 probability does not depend on a series' scale: one cutoff serves many series.
 
-Everything is a scalar recurrence over the rows in order, so feeding the scores in one
-block or one at a time gives bit-identical probabilities, and the probability of row
-``t`` depends on rows ``0..t`` only. NaN raw scores (rows that have no score yet) give
+The recurrences run over the rows in order (vectorised: ``update_many``), so feeding
+the scores in one block or one at a time gives bit-identical probabilities, and the
+probability of row ``t`` depends on rows ``0..t`` only. NaN raw scores (rows that have no score yet) give
 NaN and leave the state unchanged.
 """
 
@@ -95,28 +95,65 @@ class ScoreCalibrator:
 
     def update(self, raw: float) -> float:
         """The probability for one new raw score (NaN in, NaN out)."""
-        if not math.isfinite(raw):
-            return math.nan
-        s = self.settings
-        self.recent.append(max(raw, 0.0) ** (1.0 / 3.0))
-        short_mean = math.fsum(self.recent) / len(self.recent)
-        if self.n < s.warmup:
-            probability = 0.5
-        else:
-            spread = max(math.sqrt(self.var), s.min_std * abs(self.mean))
-            z = (short_mean - self.mean) / spread if spread > 0 else (math.inf if short_mean > self.mean else 0.0)
-            probability = 0.5 * math.erfc(-z / math.sqrt(2.0))
-        # Exponentially weighted update (plain running mean while n < long), after scoring.
-        self.n += 1
-        alpha = 1.0 / min(self.n, s.long)
-        delta = short_mean - self.mean
-        self.mean += alpha * delta
-        self.var = (1.0 - alpha) * (self.var + alpha * delta * delta)
-        return probability
+        return float(self.update_many(np.array([raw], dtype=np.float64))[0])
 
     def update_many(self, raw: np.ndarray) -> np.ndarray:
-        """Probabilities for consecutive raw scores (same as calling :meth:`update` on each)."""
-        return np.array([self.update(float(r)) for r in np.asarray(raw, dtype=np.float64).ravel()], dtype=np.float64)
+        """Probabilities for consecutive raw scores, vectorised.
+
+        Every element goes through the same arithmetic whatever the block it comes in
+        (element-wise functions of scipy.special, which loop in scalar C, and first-order
+        ``lfilter`` recurrences whose state is carried exactly between blocks), so feeding
+        scores in blocks of any size, or one at a time, gives bit-identical probabilities.
+        """
+        from scipy.signal import lfilter
+        from scipy.special import cbrt, ndtr
+
+        raw = np.asarray(raw, dtype=np.float64).ravel()
+        out = np.full(len(raw), np.nan)
+        finite = np.isfinite(raw)
+        if not finite.any():
+            return out
+        s = self.settings
+        short = self._short_means(cbrt(np.maximum(raw[finite], 0.0)))  # (k,)
+        k = len(short)
+        before_mean, before_var = np.empty(k), np.empty(k)  # the state each row is scored against
+        # while fewer than `long` rows were seen, the weight 1/n changes every row: a loop
+        warm = min(k, max(0, s.long - self.n))
+        for i in range(warm):
+            before_mean[i], before_var[i] = self.mean, self.var
+            self.n += 1
+            alpha = 1.0 / self.n
+            delta = short[i] - self.mean
+            self.mean += alpha * delta
+            self.var = (1.0 - alpha) * (self.var + alpha * delta * delta)
+        if warm < k:  # then a constant weight: two first-order linear filters
+            a = 1.0 / s.long
+            keep = [1.0, -(1.0 - a)]
+            rest = short[warm:]
+            means = lfilter([a], keep, rest, zi=[(1.0 - a) * self.mean])[0]
+            before_mean[warm:] = np.concatenate([[self.mean], means[:-1]])
+            delta = rest - before_mean[warm:]
+            variances = lfilter([1.0], keep, a * (1.0 - a) * delta * delta, zi=[(1.0 - a) * self.var])[0]
+            before_var[warm:] = np.concatenate([[self.var], variances[:-1]])
+            self.n += k - warm
+            self.mean, self.var = float(means[-1]), float(variances[-1])
+        seen = self.n - k + np.arange(k)  # rows of history before each row
+        spread = np.maximum(np.sqrt(before_var), s.min_std * np.abs(before_mean))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(spread > 0, (short - before_mean) / spread, np.where(short > before_mean, np.inf, 0.0))
+        out[finite] = np.where(seen < s.warmup, 0.5, ndtr(z))
+        return out
+
+    def _short_means(self, cube: np.ndarray) -> np.ndarray:
+        """The mean of the last ``short`` cube roots at each row (``recent`` carried over)."""
+        if self.settings.short == 1:
+            self.recent.append(float(cube[-1]))
+            return cube
+        means = np.empty(len(cube))
+        for i, value in enumerate(cube.tolist()):
+            self.recent.append(value)
+            means[i] = math.fsum(self.recent) / len(self.recent)
+        return means
 
     @classmethod
     def from_state(cls, state: dict | None) -> ScoreCalibrator:

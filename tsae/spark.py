@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator
 
 import pandas as pd
 
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, TsaeError
 from .fleet import _keys, fit_series, score_series, stream_series
 
 __all__ = ["session", "fit", "fit_parquet", "score", "stream", "models_schema", "MIN_PYSPARK"]
@@ -127,8 +127,8 @@ def fit_parquet(spark, path: str, by: str | list[str], **options):
     return fit(spark.read.parquet(path), by, **options)
 
 
-def _score_output_schema(df, by: list[str], time_column: str | None):
-    from pyspark.sql.types import BooleanType, DoubleType, StructField, StructType
+def _score_output_schema(df, by: list[str], time_column: str | None, errors: bool):
+    from pyspark.sql.types import BooleanType, DoubleType, StringType, StructField, StructType
 
     time_fields = _fields(df, [time_column]) if time_column else []
     return StructType(
@@ -138,24 +138,40 @@ def _score_output_schema(df, by: list[str], time_column: str | None):
             StructField("score", DoubleType()),
             StructField("probability", DoubleType()),
             StructField("is_anomaly", BooleanType()),
+            *([StructField("error", StringType())] if errors else []),
         ]
     )
 
 
-def score(df, models, by: str | list[str], time_column: str):
+def score(df, models, by: str | list[str], time_column: str, on_error: str = "raise"):
     """Score every key of ``df`` with its model from the models table ``models`` (a
     Spark DataFrame, e.g. ``spark.read.parquet(path)``): a cogroup by key, so each
     task holds one series and one model. Returns the key columns, ``time_column`` and
-    ``score``, ``probability``, ``is_anomaly``; a key without a fitted model fails the
-    job naming the key."""
+    ``score``, ``probability``, ``is_anomaly``. A series that cannot be scored (no
+    fitted model, bad values ...) fails the job (``on_error="raise"``), or gets one row
+    with its one-line ``error`` (an extra column, null elsewhere) and no scores
+    (``on_error="record"``)."""
+    if on_error not in ("raise", "record"):
+        raise ConfigError(f"on_error must be 'raise' or 'record', got {on_error!r}")
     by = _keys(by)
-    schema = _score_output_schema(df, by, time_column)
+    schema = _score_output_schema(df, by, time_column, errors=on_error == "record")
     columns = schema.fieldNames()
 
     def run(rows: pd.DataFrame, model: pd.DataFrame) -> pd.DataFrame:
         """A key's rows and its models-table rows -> scored rows (none for a key with a
         model but no rows)."""
-        return pd.DataFrame(columns=columns) if rows.empty else score_series(rows, model, by, time_column)[columns]
+        if rows.empty:
+            return pd.DataFrame(columns=columns)
+        try:
+            scored = score_series(rows, model, by, time_column)
+        except TsaeError as exc:
+            if on_error == "raise":
+                raise
+            scored = pd.DataFrame([{**rows[by].iloc[0].to_dict(), "error": str(exc)}])
+        for name in columns:  # the columns of the other outcome, empty (None: no float NaN in text)
+            if name not in scored.columns:
+                scored[name] = pd.Series([None] * len(scored), dtype=object, index=scored.index)
+        return scored[columns]
 
     return df.groupBy(*by).cogroup(models.groupBy(*by)).applyInPandas(run, schema)
 
