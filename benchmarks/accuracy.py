@@ -132,6 +132,24 @@ def _load(collection: str, series_id: str):
     return _SERIES_CACHE[key]
 
 
+def _load_task(task: dict) -> tuple:
+    """(values, labels, meta, cols, row fields: n, train_end, dims, n_test,
+    test_anomaly_points, vus_window) of a task's series, the protocol's split."""
+    from tsae.windows import auto_window
+
+    values, labels, meta, cols = _load(task["collection"], task["series"])
+    n, te = len(values), int(meta["train_end"])
+    fields = dict(
+        n=n,
+        train_end=te,
+        dims=values.shape[1],
+        n_test=n - te,
+        test_anomaly_points=int(labels[te:].sum()),
+        vus_window=auto_window(values[:te]),
+    )
+    return values, labels, meta, cols, fields
+
+
 def _timed(fn):
     w, c = time.perf_counter(), time.process_time()
     out = fn()
@@ -180,23 +198,14 @@ def run_task(task: dict) -> dict:
     import numpy as np
 
     from tsae import metrics
-    from tsae.windows import auto_window
 
     row = {k: "" for k in CSV_FIELDS}
     row.update(collection=task["collection"], series=task["series"], method=task["method"])
     try:
-        values, labels, meta, cols = _load(task["collection"], task["series"])
-        n, te = len(values), int(meta["train_end"])
+        values, labels, meta, cols, fields = _load_task(task)
+        row.update(fields)
+        n, te, vus_window = fields["n"], fields["train_end"], fields["vus_window"]
         y_test = labels[te:]
-        vus_window = auto_window(values[:te])
-        row.update(
-            n=n,
-            train_end=te,
-            dims=values.shape[1],
-            n_test=n - te,
-            test_anomaly_points=int(y_test.sum()),
-            vus_window=vus_window,
-        )
         scores, (fit_s, score_s, fit_c, score_c), info = _fit_score(task["method"], values, cols, te)
         row.update(
             window=info.get("window", ""),

@@ -141,6 +141,8 @@ def test_a_stream_in_shuffled_micro_batches_equals_the_batch_scores(fleet, model
         batch = rows.iloc[start : start + 90].sample(frac=1, random_state=start)
         out, state = stream_series(batch, model, state, "series_id")
         parts.append(out)
+        nothing, state = stream_series(rows.iloc[:0], model, state, "series_id")  # a call without rows
+        assert nothing.empty
         assert json.loads(state)["rows"] == min(start + 90, len(rows))
     out, state = stream_series(rows.iloc[:0], model, state, "series_id", final=True, key={"series_id": "b"})
     assert state is None

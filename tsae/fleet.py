@@ -108,7 +108,7 @@ class ModelCache:
     The digest is of the whole file, cutoff included, so a recalibrated model is not
     mistaken for the old one."""
 
-    def __init__(self, size: int = 256):
+    def __init__(self, size: int = 1024):
         self.size = size
         self._models: OrderedDict[str, object] = OrderedDict()
 
@@ -254,7 +254,7 @@ def stream_series(
         parts.append(scorer.update_many(series))
     if final:
         parts.append(scorer.flush())
-    out = pd.concat(parts, ignore_index=True) if parts else scorer.flush().iloc[:0]
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["row", "timestamp", *SCORE_COLUMNS])
     for i, (name, value) in enumerate(key.items()):
         out.insert(i, name, value)
     return out, None if final else json.dumps(scorer.state_dict())
