@@ -149,3 +149,29 @@ def test_an_idle_key_is_flushed_by_its_timer(spark, data, local, models_path, tm
     finally:
         query.stop()
     _check_complete(spark, tmp_path / "out", data, local[1])
+
+
+def test_a_series_that_cannot_be_scored_is_recorded_when_asked(spark, data, local):
+    models = spark.createDataFrame(local[0][local[0]["series_id"] != "c"])
+    got = tspark.score(spark.createDataFrame(data), models, "series_id", "timestamp", on_error="record").toPandas()
+    failed = got[got["error"].notna()]
+    assert list(failed["series_id"]) == ["c"] and failed["score"].isna().all()
+    assert failed["error"].iloc[0] == "series series_id=c: no model in the models table"
+    assert len(got) == 2 * N + 1 and got.loc[got["error"].isna(), "score"].notna().all()
+
+
+def test_the_command_line_runs_on_spark(spark, data, local, tmp_path):
+    from typer.testing import CliRunner
+
+    from tsae_cli.main import app
+
+    data.to_parquet(tmp_path / "data.parquet")
+    fit = ["fit", "--by", "series_id", tmp_path / "data.parquet", "-o", tmp_path / "models.parquet"]
+    fit += ["--window", "16", "--epochs", "2", "--max-windows", "64", "--quiet", "--engine", "spark"]
+    result = CliRunner().invoke(app, [str(a) for a in fit])
+    assert result.exit_code == 0, result.output
+    assert list(pd.read_parquet(tmp_path / "models.parquet")["fingerprint"]) == list(local[0]["fingerprint"])
+    score = ["score", "--by", "series_id", tmp_path / "data.parquet", "-m", tmp_path / "models.parquet"]
+    result = CliRunner().invoke(app, [str(a) for a in [*score, "-o", tmp_path / "s.parquet", "--engine", "spark"]])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(pd.read_parquet(tmp_path / "s.parquet")["score"], local[1]["score"])

@@ -120,7 +120,7 @@ class ModelCache:
             return self._models[digest]
         from .detector import Detector
 
-        detector = Detector.from_bytes(bytes(model), device="cpu", threads=fleet_threads())
+        detector = Detector.from_bytes(bytes(model), device="auto", threads=fleet_threads())
         self._models[digest] = detector
         if len(self._models) > self.size:
             self._models.popitem(last=False)
