@@ -88,12 +88,18 @@ def fit(
     latent: Annotated[Optional[int], typer.Option(help="Bottleneck size (model default if unset).")] = None,
     width: Annotated[Optional[int], typer.Option(help="Width of the first layer (model default if unset).")] = None,
     depth: Annotated[Optional[int], typer.Option(help="Number of layers/stages (model default if unset).")] = None,
+    beta: Annotated[
+        Optional[float], typer.Option(help="vae: weight of the KL term (model default 1 if unset).")
+    ] = None,
     score_mode: Annotated[
         ScoreMode, typer.Option(help="Point score: window, overlap or causal (see README).")
     ] = DEFAULTS["score_mode"],
     stride: Annotated[
         str, typer.Option(help="Score every STRIDE-th window, or 'auto' (window // 16; 1 in causal mode).")
     ] = DEFAULTS["stride"],
+    regularizer: Annotated[
+        str, typer.Option(help="Code regulariser: none, l1:LAMBDA, ksparse:K or contractive:LAMBDA.")
+    ] = DEFAULTS["regularizer"],
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = DEFAULTS["epochs"],
     batch_size: Annotated[int, typer.Option(help="Windows per step.")] = DEFAULTS["batch_size"],
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = DEFAULTS["lr"],
@@ -134,7 +140,8 @@ def fit(
 
         refuse_overwriting_inputs(out, data, what="model file")
         check_output_path(out, "model file")
-        model_params = {k: v for k, v in {"latent": latent, "width": width, "depth": depth}.items() if v is not None}
+        sizes = {"latent": latent, "width": width, "depth": depth, "beta": beta}
+        model_params = {k: v for k, v in sizes.items() if v is not None}
         options = dict(
             window=int(window) if window.isdigit() else window,
             noise=noise,
@@ -144,6 +151,7 @@ def fit(
             model_params=model_params or None,
             score_mode=score_mode.value,
             stride=int(stride) if stride.isdigit() else stride,
+            regularizer=regularizer,
             epochs=epochs,
             batch_size=batch_size,
             lr=lr,

@@ -97,7 +97,15 @@ def test_a_spike_far_above_the_typical_score_is_near_certain():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(short=0), dict(long=-1), dict(warmup=1.5), dict(min_std=0), dict(min_std=math.inf), dict(short=True)],
+    [
+        dict(short=0),
+        dict(long=-1),
+        dict(warmup=1.5),
+        dict(min_std=0),
+        dict(min_std=math.inf),
+        dict(short=True),
+        dict(short=2**64),  # a buffer that size cannot exist (found by test_loader_properties)
+    ],
 )
 def test_bad_settings_are_config_errors(kwargs):
     with pytest.raises(ConfigError, match="calibration"):

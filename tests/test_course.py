@@ -17,7 +17,7 @@ from tsae_cli.main import app
 from tsae_datasets.idx import write_idx
 from tsae_datasets.images import load_images
 
-IMAGE_MODELS = ["conv2d", "linear", "mlp"]
+IMAGE_MODELS = ["conv2d", "linear", "mlp", "vae-conv", "vae-linear"]
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,7 @@ def test_one_class_conv2d_beats_chance_on_digits(digits):
 EXPECTED_FILES = {
     "reconstruct": ["reconstructions.png"],
     "latent": ["latent.png"],
-    "generate": ["generate_uniform.png", "generate_gaussian.png"],
+    "generate": ["generate_vae_prior.png", "generate_ae_prior.png", "generate_ae_fitted.png"],
     "denoise": ["denoise.png"],
     "interpolate": ["interpolate.png"],
     "anomaly": ["anomaly_auroc.png", "anomaly_examples.png"],

@@ -41,6 +41,8 @@ from .errors import ConfigError
 __all__ = ["CalibrationSettings", "ScoreCalibrator"]
 
 STATE_VERSION = 2
+#: Largest count of rows a setting may hold (``short`` sizes a buffer).
+MAX_ROWS = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,10 @@ class CalibrationSettings:
         """ConfigError naming the first setting out of range; returns self."""
         for key in ("short", "long", "warmup"):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ConfigError(f"calibration {key} must be a positive integer, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= MAX_ROWS:
+                raise ConfigError(
+                    f"calibration {key} must be a whole number of rows from 1 to {MAX_ROWS}, got {value!r:.40}"
+                )
         value = self.min_std
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
             raise ConfigError(f"calibration min_std must be a positive number, got {value!r}")

@@ -37,6 +37,7 @@ from .models import build_model, get_model_class
 from .options import DETECTOR_DEFAULTS as _D
 from .options import SCALINGS, LearningSettings
 from .persist import load_model_bytes, load_model_file, model_bytes, save_model_file
+from .regularizers import Regularizer
 from .runtime import resolve_device, torch_threads
 from .scaling import Scaler
 from .scoring import MIN_BATCH, MODES, PointScorer, channel_error_weights
@@ -62,6 +63,9 @@ AUTO_STRIDE_WINDOWS = 16
 MIN_TAIL_SCORES = 2
 #: Constructor parameters that are the loader's to choose, not stored in model files.
 _RUNTIME_PARAMS = ("device", "threads", "progress")
+#: Constructor parameters added after model files began to store them: files without
+#: them load with the defaults (their fitted state, e.g. ``stride_``, says the rest).
+_ADDED_PARAMS = ("stride", "regularizer")
 
 
 class Detector(BaseEstimator):
@@ -103,6 +107,11 @@ class Detector(BaseEstimator):
         cover it, at ``1 / stride`` of the cost. ``auto`` = ``window // 16`` (at least 1),
         so every point is still covered by 16 windows (``benchmarks/results/stride.md``:
         the accuracy this costs); 1 scores every window.
+    regularizer : str
+        A penalty or constraint on the code while training (``tsae.regularizers``):
+        ``none`` (default), ``l1:LAMBDA`` (sparse), ``ksparse:K`` (keep the K largest
+        code units, in training and scoring) or ``contractive:LAMBDA`` (the encoder's
+        Jacobian norm).
     epochs, batch_size, lr, patience, max_windows :
         Training settings (see ``tsae.training.TrainConfig``): at most 20 epochs of 1,024
         random windows in batches of 64, Adam at 3e-3, early stopping after 5 epochs
@@ -181,6 +190,7 @@ class Detector(BaseEstimator):
         model_params: dict | None = None,
         score_mode: str = _D["score_mode"],
         stride: int | str = _D["stride"],
+        regularizer: str = _D["regularizer"],
         epochs: int = _D["epochs"],
         batch_size: int = _D["batch_size"],
         lr: float = _D["lr"],
@@ -205,6 +215,7 @@ class Detector(BaseEstimator):
         self.model_params = model_params
         self.score_mode = score_mode
         self.stride = stride
+        self.regularizer = regularizer
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -273,6 +284,7 @@ class Detector(BaseEstimator):
         (learning, corruption, events, threshold, training config)."""
         _check_options(self)
         learning = LearningSettings.parse(self.learning)
+        Regularizer.parse(self.regularizer)
         get_model_class(self.model)
         corruption = Corruption.parse(self.noise)
         events = _event_rules(self.events)
@@ -297,8 +309,10 @@ class Detector(BaseEstimator):
         with torch_threads(self.threads):
             torch.manual_seed(self.seed)
             module, params = build_model(self.model, scaled.shape[1], window, self.model_params)
+            regularizer = Regularizer.parse(self.regularizer)
+            regularizer.attach(module, params["latent"])
             training = train_autoencoder(
-                module, train, val, window, corruption, config, device, self.seed, self.progress
+                module, train, val, window, corruption, config, device, self.seed, self.progress, regularizer
             )
             weights = channel_error_weights(module, val, window, device)
             scorer = PointScorer(
@@ -620,6 +634,7 @@ class Detector(BaseEstimator):
         det.model_params_, det.training_ = header["model"]["params"], header["training"]
         det.device_ = resolve_device(device)
         det.module_, _ = build_model(det.model, det.n_features_in_, det.window_, det.model_params_)
+        Regularizer.parse(det.regularizer).attach(det.module_, det.model_params_["latent"])
         det.module_.load_state_dict(weights)
         det.module_.to(det.device_).eval()
         return det

@@ -183,12 +183,12 @@ def _check_params(params: Any) -> None:
     checked as ``fit`` checks it before any data."""
     import inspect
 
-    from .detector import _RUNTIME_PARAMS, Detector, params_from_file
+    from .detector import _ADDED_PARAMS, _RUNTIME_PARAMS, Detector, params_from_file
 
     if params is None:
         return
-    names = tuple(n for n in inspect.signature(Detector).parameters if n not in _RUNTIME_PARAMS)
-    check_dict(params, "params", names)
+    names = tuple(n for n in inspect.signature(Detector).parameters if n not in _RUNTIME_PARAMS + _ADDED_PARAMS)
+    check_dict(params, "params", names, optional=_ADDED_PARAMS)
     try:
         Detector(**params_from_file(params))._settings()
     except (ConfigError, TypeError, ValueError) as exc:

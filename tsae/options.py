@@ -28,8 +28,8 @@ SCORE_MODES = ("window", "overlap", "causal")
 SCALINGS = ("standard", "robust", "minmax", "none")
 #: Names of the registered time-series and image models (``tsae.models``; a test keeps
 #: these equal to the registry, which needs torch to be filled).
-SERIES_MODELS = ("conv1d", "dense", "lstm")
-IMAGE_MODELS = ("conv2d", "linear", "mlp")
+SERIES_MODELS = ("conv1d", "dense", "lstm", "vae")
+IMAGE_MODELS = ("conv2d", "linear", "mlp", "vae-conv", "vae-linear")
 
 
 @dataclass
@@ -143,6 +143,7 @@ DETECTOR_DEFAULTS = dict(
     scaling="standard",
     score_mode="window",
     stride="auto",
+    regularizer="none",
     epochs=TrainConfig.epochs,
     batch_size=TrainConfig.batch_size,
     lr=TrainConfig.lr,

@@ -47,6 +47,7 @@ def train_autoencoder(
     device: torch.device,
     seed: int = 0,
     progress: bool = False,
+    regularizer=None,
 ) -> dict:
     """Train ``model`` in place to reconstruct clean windows from corrupted ones.
 
@@ -56,7 +57,7 @@ def train_autoencoder(
     """
     train_set = WindowSet(torch.as_tensor(train, device=device), window)
     val_set = WindowSet(torch.as_tensor(val, device=device), window)
-    summary = fit_examples(model, train_set, val_set, corruption, config, device, seed, progress)
+    summary = fit_examples(model, train_set, val_set, corruption, config, device, seed, progress, regularizer)
     summary["train_windows"], summary["val_windows"] = len(train_set), len(val_set)
     return summary
 
@@ -70,6 +71,7 @@ def fit_examples(
     device: torch.device,
     seed: int = 0,
     progress: bool = False,
+    regularizer=None,
 ) -> dict:
     """The training loop shared by every autoencoder (series windows and images).
 
@@ -79,8 +81,9 @@ def fit_examples(
     examples at random; the loss is the MSE between the reconstruction of the
     corrupted batch and the clean batch. The validation loss (clean input, up to
     ``max_windows`` evenly spaced examples) drives early stopping, and the best
-    epoch's weights are kept. Returns a JSON-ready summary (epochs run, best epoch,
-    losses, seconds).
+    epoch's weights are kept. ``regularizer`` (``tsae.regularizers.Regularizer``) adds
+    its penalty of the code to the training loss (the validation loss stays the plain
+    MSE). Returns a JSON-ready summary (epochs run, best epoch, losses, seconds).
     """
     config.validate()
     rng = np.random.default_rng(seed)
@@ -101,7 +104,7 @@ def fit_examples(
         total = 0.0
         for i in range(0, len(idx), config.batch_size):
             clean = train[torch.as_tensor(idx[i : i + config.batch_size], device=device)]
-            loss = torch.nn.functional.mse_loss(model(corruption(clean, gen)), clean)
+            loss = _loss(model, corruption(clean, gen), clean, regularizer, gen)
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
@@ -127,6 +130,37 @@ def fit_examples(
         "seconds": round(time.perf_counter() - started, 3),
         "history": history,
     }
+
+
+def _loss(model, noisy: torch.Tensor, clean: torch.Tensor, regularizer, gen) -> torch.Tensor:
+    """Reconstruction MSE of ``noisy`` against ``clean``, plus the regulariser's penalty
+    (and for a variational model ``beta`` times the KL divergence per input element)."""
+    if getattr(model, "variational", False):
+        return _variational_loss(model, noisy, clean, regularizer, gen)
+    if regularizer is None or not regularizer.trains_on_code:
+        return torch.nn.functional.mse_loss(model(noisy), clean)
+    if regularizer.kind == "contractive":
+        noisy = noisy.detach().requires_grad_(True)  # the Jacobian is taken with respect to the input
+    code = model.encode(noisy)  # (B, latent)
+    return torch.nn.functional.mse_loss(model.decode(code), clean) + regularizer.penalty(model, noisy, code, gen)
+
+
+def _variational_loss(model, noisy, clean, regularizer, gen) -> torch.Tensor:
+    """MSE of the reconstruction of a sampled code + beta * KL / elements per example
+    (+ the regulariser's penalty of the mean code)."""
+    from .models.vae import kl_divergence
+
+    if regularizer is not None and regularizer.kind == "contractive":
+        noisy = noisy.detach().requires_grad_(True)
+    mean, log_var = model.encode_dist(noisy)  # (B, latent) each
+    eps = torch.randn(mean.shape, generator=gen, device=mean.device, dtype=mean.dtype)
+    recon = model.decode(mean + (0.5 * log_var).exp() * eps)  # the reparameterisation trick
+    loss = (
+        torch.nn.functional.mse_loss(recon, clean) + model.beta * kl_divergence(mean, log_var).mean() / clean[0].numel()
+    )
+    if regularizer is not None and regularizer.trains_on_code:
+        loss = loss + regularizer.penalty(model, noisy, mean, gen)
+    return loss
 
 
 @torch.no_grad()

@@ -40,11 +40,17 @@ CATALOG = {
     "generate": ExperimentInfo(
         "linear",
         2,
-        30,
+        20,
         (
-            "Decode ``n`` codes drawn uniformly within the bounds of the training codes, and ``n`` "
-            "drawn from a Gaussian fitted to them: two grids. How realistic each set is: the mean "
-            "squared distance from each generated image to its nearest training image."
+            "Generation from the latent space: a plain autoencoder (``--model`` linear or conv2d) "
+            "and the VAE of the same layout decode the same ``n`` codes drawn from N(0, I), and the "
+            "plain one also codes drawn from a Gaussian fitted to its training codes: three grids. "
+            "How digit-like and varied each set is, as rated by a logistic regression trained on the "
+            "training images: the inception score (exp of the mean KL divergence between each "
+            "sample's class probabilities and their mean: high when samples are confidently "
+            "classified and spread over the classes), the mean top-class probability and the "
+            "classes covered; and the mean squared distance from each sample to its nearest "
+            "training image."
         ),
     ),
     "denoise": ExperimentInfo(

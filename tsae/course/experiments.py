@@ -135,28 +135,57 @@ def latent_experiment(run: Run) -> dict:
     return {"silhouette": silhouette, "kmeans_purity": float(purity), "test_mse": mse}
 
 
+#: The variational model of each layout that has one (``generate`` compares the two).
+VAE_OF = {"linear": "vae-linear", "conv2d": "vae-conv"}
+
+
 def generate_experiment(run: Run, n: int = 100) -> dict:
     """The ``generate`` experiment: see ``catalog.CATALOG["generate"].help``."""
+    from sklearn.linear_model import LogisticRegression
+
     data = run.data
-    module = run.fit(data.train_x)
-    codes = encode(module, data.train_x)  # (n_train, latent)
+    plain = {vae: ae for ae, vae in VAE_OF.items()}.get(run.model, run.model)
+    if plain not in VAE_OF:
+        raise ConfigError(f"generate compares a layout with its VAE: --model linear or conv2d, got {run.model!r}")
+    ae, vae = run.fit(data.train_x, plain), run.fit(data.train_x, VAE_OF[plain])
+    flat = data.train_x.reshape(len(data.train_x), -1)
+    judge = LogisticRegression(max_iter=300).fit(flat, data.train_y)  # the classifier that rates the samples
+    judge_accuracy = float(judge.score(data.test_x.reshape(len(data.test_x), -1), data.test_y))
     rng = np.random.default_rng(run.seed)
-    lo, hi = codes.min(0), codes.max(0)
-    samples = {
-        "uniform": rng.uniform(lo, hi, size=(n, codes.shape[1])),
-        "gaussian": rng.multivariate_normal(codes.mean(0), np.atleast_2d(np.cov(codes, rowvar=False)), size=n),
+    codes = encode(ae, data.train_x)  # (n_train, latent)
+    prior = rng.standard_normal((n, codes.shape[1]))
+    sources = {  # what is decoded: N(0, I) through both, and the AE's fair chance: a Gaussian fitted to its codes
+        "vae_prior": (vae, prior),
+        "ae_prior": (ae, prior),
+        "ae_fitted": (ae, rng.multivariate_normal(codes.mean(0), np.atleast_2d(np.cov(codes, rowvar=False)), size=n)),
     }
-    result = {"latent_low": lo.tolist(), "latent_high": hi.tolist()}
-    for kind, z in samples.items():
-        images = decode(module, z.astype(np.float32))  # (n, 28, 28)
-        result[f"{kind}_nearest_mse"] = _nearest_mse(images, data.train_x)
-        figures.image_grid(
-            images, run.out / f"generate_{kind}.png", f"{data.name}: {run.model} decoded from {kind} latent samples"
-        )
+    result = {"judge": "LogisticRegression on the training pixels", "judge_test_accuracy": judge_accuracy}
+    titles = {
+        "vae_prior": "VAE, N(0, I)",
+        "ae_prior": "plain AE, N(0, I)",
+        "ae_fitted": "plain AE, Gaussian fit to its codes",
+    }
     run.echo(
-        f"{run.model} latent {codes.shape[1]}: mean squared distance to the nearest training image: "
-        f"uniform {result['uniform_nearest_mse']:.4f}, gaussian {result['gaussian_nearest_mse']:.4f}"
+        f"{plain} vs {VAE_OF[plain]}, latent {codes.shape[1]}, {n} samples each (judge's test accuracy {judge_accuracy:.3f})"
     )
+    run.echo(f"{'samples':<38}{'score':>7}{'confidence':>11}{'classes':>9}{'nearest MSE':>13}")
+    for kind, (module, z) in sources.items():
+        images = decode(module, z.astype(np.float32))  # (n, 28, 28)
+        probabilities = judge.predict_proba(images.reshape(n, -1))  # (n, classes)
+        predicted = judge.classes_[probabilities.argmax(1)]
+        result[kind] = {
+            "inception_score": _inception_score(probabilities),  # digit-like and varied at once
+            "confidence": float(probabilities.max(1).mean()),  # mean top-class probability: digit-like
+            "classes_covered": int(len(np.unique(predicted))),  # variety
+            "class_counts": np.bincount(predicted, minlength=len(data.classes)).tolist(),
+            "nearest_mse": _nearest_mse(images, data.train_x),
+        }
+        r = result[kind]
+        run.echo(
+            f"{titles[kind]:<38}{r['inception_score']:>7.2f}{r['confidence']:>11.3f}{r['classes_covered']:>9}"
+            f"{r['nearest_mse']:>13.4f}"
+        )
+        figures.image_grid(images, run.out / f"generate_{kind}.png", f"{data.name}: {titles[kind]}")
     return result
 
 
@@ -384,6 +413,15 @@ def run_experiment(
         f"({metrics['seconds']} s)"
     )
     return metrics
+
+
+def _inception_score(probabilities: np.ndarray) -> float:
+    """exp(mean KL(p(y|x) || p(y))) of the judge's class probabilities (k, classes):
+    1 for samples that all look alike or like no class, up to the number of classes for
+    confident and evenly varied ones (Salimans et al. 2016, with this judge)."""
+    p = np.clip(probabilities, 1e-12, 1.0)
+    marginal = p.mean(0, keepdims=True)
+    return float(np.exp((p * (np.log(p) - np.log(marginal))).sum(1).mean()))
 
 
 def _one_per_class(labels: np.ndarray, classes: list[str]) -> np.ndarray:

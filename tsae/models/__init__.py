@@ -136,7 +136,8 @@ def build_image_model(name: str, params: Mapping | None = None):
 
 def _resolve_params(cls: type, params: Mapping | None, window: int | None) -> dict:
     """``cls.default_params()`` updated by ``params``: every value an integer from 1
-    to its limit in ``cls.param_limits(window)``."""
+    to its limit in ``cls.param_limits(window)`` (those in ``cls.FLOAT_PARAMS``: a
+    positive number)."""
     name = cls.registry_name
     if params is not None and not isinstance(params, Mapping):
         raise ConfigError(f"model parameters must be a dict of name -> positive integer, got {params!r:.80}")
@@ -150,6 +151,11 @@ def _resolve_params(cls: type, params: Mapping | None, window: int | None) -> di
     resolved.update(params or {})
     limits = cls.param_limits(window)
     for key, value in resolved.items():
+        if key in getattr(cls, "FLOAT_PARAMS", ()):  # e.g. a VAE's beta
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < math.inf):
+                raise ConfigError(f"model parameter {key} must be a positive number, got {value!r:.80}")
+            resolved[key] = float(value)
+            continue
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"model parameter {key} must be a positive integer, got {value!r:.80}")
         resolved[key] = int(value)
@@ -178,6 +184,6 @@ def _skeleton(cls: type, resolved: dict, kwargs: dict) -> torch.nn.Module:
     return skeleton
 
 
-# Importing the model modules registers them (time series: conv1d, dense, lstm; images:
-# conv2d, linear, mlp).
-from . import conv1d, conv2d, dense, linear, lstm, mlp  # noqa: E402,F401
+# Importing the model modules registers them (time series: conv1d, dense, lstm, vae;
+# images: conv2d, linear, mlp, vae-conv, vae-linear).
+from . import conv1d, conv2d, dense, linear, lstm, mlp, vae  # noqa: E402,F401

@@ -36,6 +36,7 @@ class Conv1dAE(nn.Module):
             chans = w
         dec[-1] = nn.Conv1d(n_channels, n_channels, kernel_size=1)  # linear output layer
         self.decoder = nn.Sequential(*dec)
+        self.code_filter = nn.Identity()  # tsae.regularizers may put a k-sparse filter here
 
     @staticmethod
     def default_params() -> dict:
@@ -51,12 +52,18 @@ class Conv1dAE(nn.Module):
             "depth": (window.bit_length(), f"each stage halves the window of {window}: 2**(depth-1) <= window"),
         }
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (B, W, C)
-        b = x.shape[0]
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """What the code layer reads: (B, W, C) -> (B, width*2^(d-1) * Wp/2^d)."""
         h = nn.functional.pad(x.transpose(1, 2), (0, self.padded - self.window))  # (B, C, Wp)
-        h = self.encoder(h)  # (B, width*2^(d-1), Wp/2^d)
-        z = self.to_latent(h.flatten(1))  # (B, latent)
-        h = self.from_latent(z).view(b, *self.code_shape)  # (B, width*2^(d-1), Wp/2^d)
+        return self.encoder(h).flatten(1)  # (B, width*2^(d-1), Wp/2^d) -> flat
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.code_filter(self.to_latent(self.features(x)))  # (B, W, C) -> (B, latent)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.from_latent(z).view(z.shape[0], *self.code_shape)  # (B, width*2^(d-1), Wp/2^d)
         out = self.decoder(h)  # (B, C, Wp)
         return out[:, :, : self.window].transpose(1, 2)  # (B, W, C)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))  # (B, W, C) -> (B, latent) -> (B, W, C)

@@ -16,6 +16,7 @@ class Conv2dAE(nn.Module):
 
     def __init__(self, latent: int = 64):
         super().__init__()
+        self.code_filter = nn.Identity()  # tsae.regularizers may put a k-sparse filter here
         self.encoder = nn.Sequential(
             nn.Conv2d(1, 16, 3, stride=2, padding=1),
             nn.ReLU(),  # (B, 16, 14, 14)
@@ -42,7 +43,7 @@ class Conv2dAE(nn.Module):
         return {"latent": (MAX_UNITS, "units of the code")}
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x).flatten(1)  # (B, 1, 28, 28) -> (B, latent)
+        return self.code_filter(self.encoder(x).flatten(1))  # (B, 1, 28, 28) -> (B, latent)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z[:, :, None, None])  # (B, latent) -> (B, 1, 28, 28)

@@ -24,6 +24,8 @@ class DenseAE(nn.Module):
             dec += [nn.Linear(a, b), nn.ReLU()]
         self.encoder = nn.Sequential(*enc[:-1])  # the code is linear
         self.decoder = nn.Sequential(*dec[:-1])  # so is the output
+        self.window, self.n_channels = window, n_channels
+        self.code_filter = nn.Identity()  # tsae.regularizers may put a k-sparse filter here
 
     @staticmethod
     def default_params() -> dict:
@@ -38,7 +40,11 @@ class DenseAE(nn.Module):
             "depth": (MAX_LAYERS, "hidden layers"),
         }
 
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.code_filter(self.encoder(x.flatten(1)))  # (B, W, C) -> (B, W*C) -> (B, latent)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z).view(-1, self.window, self.n_channels)  # (B, latent) -> (B, W*C) -> (B, W, C)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (B, W, C)
-        z = self.encoder(x.flatten(1))  # (B, W*C) -> (B, latent)
-        return self.decoder(z).view_as(x)  # (B, W*C) -> (B, W, C)
+        return self.decode(self.encode(x))

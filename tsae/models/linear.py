@@ -30,7 +30,7 @@ class FlatImageAE(nn.Module):
     decoder: nn.Module
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x.flatten(1))  # (B, 1, 28, 28) -> (B, latent)
+        return self.code_filter(self.encoder(x.flatten(1)))  # (B, 1, 28, 28) -> (B, latent)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z).view(-1, 1, 28, 28)  # (B, latent) -> (B, 1, 28, 28)
@@ -47,6 +47,7 @@ class LinearAE(FlatImageAE):
 
     def __init__(self, latent: int = 2):
         super().__init__()
+        self.code_filter = nn.Identity()  # tsae.regularizers may put a k-sparse filter here
         sizes = [PIXELS, 128, 64, 12, latent]
         self.encoder = stack(sizes, nn.ReLU)
         self.decoder = stack(sizes[::-1], nn.ReLU, last=nn.Sigmoid())

@@ -22,6 +22,8 @@ class LstmAE(nn.Module):
         self.from_latent = nn.Linear(latent, width)
         self.decoder = nn.LSTM(width, width, num_layers=depth, batch_first=True)
         self.readout = nn.Linear(width, n_channels)
+        self.window = window
+        self.code_filter = nn.Identity()  # tsae.regularizers may put a k-sparse filter here
 
     @staticmethod
     def default_params() -> dict:
@@ -36,11 +38,16 @@ class LstmAE(nn.Module):
             "depth": (MAX_LAYERS, "stacked LSTM layers"),
         }
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, W, C)
         _, (h, _) = self.encoder(x)  # h: (depth, B, width)
-        z = self.to_latent(h[-1])  # (B, latent)
+        return self.code_filter(self.to_latent(h[-1]))  # (B, latent)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
         seed = self.from_latent(z)  # (B, width)
-        seq = seed.unsqueeze(1).expand(-1, x.shape[1], -1)  # (B, W, width)
+        seq = seed.unsqueeze(1).expand(-1, self.window, -1)  # (B, W, width)
         out, _ = self.decoder(seq)  # (B, W, width)
         return self.readout(out)  # (B, W, C)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))

@@ -17,6 +17,7 @@ class MlpAE(FlatImageAE):
 
     def __init__(self, latent: int = 16, depth: int = 1):
         super().__init__()
+        self.code_filter = nn.Identity()  # tsae.regularizers may put a k-sparse filter here
         if depth not in (1, 2):
             raise ConfigError(f"mlp depth must be 1 or 2 hidden layers, got {depth}")
         sizes = [PIXELS, *([256, 128] if depth == 2 else [128]), latent]
