@@ -106,8 +106,10 @@ def test_one_class_conv2d_beats_chance_on_digits(digits):
 
 EXPECTED_FILES = {
     "reconstruct": ["reconstructions.png"],
-    "latent": ["latent.png"],
+    "latent": ["latent_ae.png", "latent_vae.png"],
     "generate": ["generate_vae_prior.png", "generate_ae_prior.png", "generate_ae_fitted.png"],
+    "sparse": ["sparse_units.png"],
+    "contractive": ["contractive.png"],
     "denoise": ["denoise.png"],
     "interpolate": ["interpolate.png"],
     "anomaly": ["anomaly_auroc.png", "anomaly_examples.png"],
@@ -167,8 +169,9 @@ def test_experiments_are_deterministic(tmp_path):
         )
         for i in range(2)
     ]
-    for key in ("silhouette", "kmeans_purity", "test_mse"):
-        assert runs[0][key] == runs[1][key]
+    for model in ("linear", "vae-linear"):  # the plain model and its VAE, side by side
+        for key in ("silhouette", "kmeans_purity", "test_mse"):
+            assert runs[0][model][key] == runs[1][model][key]
 
 
 def test_cli_runs_an_experiment_on_an_idx_folder(tmp_path, digits):
@@ -215,3 +218,14 @@ def test_cli_errors_are_one_line(args, message, tmp_path):
     assert result.exit_code == 1
     assert message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "o" / "metrics.json").exists()
+
+
+def test_sparse_codes_are_sparser_and_contractive_codes_move_less(tmp_path):
+    """What the two experiments are for, on the digits (few epochs: the direction shows)."""
+    data = load_images("digits", limit=600)
+    quiet = dict(data=data, epochs=5, threads=1, echo=lambda _: None)
+    sparse = run_experiment("sparse", tmp_path / "s", **quiet)
+    assert sparse["ksparse"]["active_units_per_image"] <= 4
+    assert sparse["ksparse"]["silent_share"] > sparse["plain"]["silent_share"]
+    contractive = run_experiment("contractive", tmp_path / "c", **quiet)
+    assert contractive["contractive"]["jacobian_frobenius2"] < contractive["plain"]["jacobian_frobenius2"]

@@ -29,12 +29,13 @@ CATALOG = {
     "latent": ExperimentInfo(
         "linear",
         2,
-        30,
+        20,
         (
-            "The test images' codes as a scatter coloured by class, and how well the classes separate "
-            "in the latent space: silhouette of the true classes, and the purity of a k-means "
-            "clustering (codes of more than 2 dimensions are drawn on their first two principal "
-            "components)."
+            "The test images' codes as a scatter coloured by class, for the plain autoencoder "
+            "(``--model`` linear or conv2d; mlp has no VAE) and the VAE of the same layout, side by "
+            "side: how well the classes separate (silhouette of the true classes, purity of a k-means "
+            "clustering) and how far the codes reach (a VAE's stay near N(0, I)). Codes of more "
+            "than 2 dimensions are drawn on their first two principal components."
         ),
     ),
     "generate": ExperimentInfo(
@@ -51,6 +52,28 @@ CATALOG = {
             "classified and spread over the classes), the mean top-class probability and the "
             "classes covered; and the mean squared distance from each sample to its nearest "
             "training image."
+        ),
+    ),
+    "sparse": ExperimentInfo(
+        "linear",
+        16,
+        10,
+        (
+            "Sparse autoencoders: the same layout trained plain, with an L1 penalty on the code "
+            "(``l1:0.01``) and k-sparse (``ksparse:4``: only the 4 largest units kept). How sparse "
+            "each code is (the share of units near zero, active units per image) against what it "
+            "costs in test MSE, and a picture of what each code unit draws on its own."
+        ),
+    ),
+    "contractive": ExperimentInfo(
+        "linear",
+        16,
+        10,
+        (
+            "The contractive autoencoder (``contractive:0.1``, the Frobenius norm of the encoder's "
+            "Jacobian, exact for 16 units) against the plain one: the mean Jacobian norm on test "
+            "images, and how far the codes move when Gaussian noise (std 0.1) is added to the "
+            "images, also relative to the codes' spread; reconstructions of the noisy images."
         ),
     ),
     "denoise": ExperimentInfo(

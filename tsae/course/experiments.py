@@ -41,7 +41,14 @@ class Run:
     echo: Callable[[str], None] = print
     fits: list = field(default_factory=list)
 
-    def fit(self, images: np.ndarray, model: str | None = None, latent: int | None = None, noise: str = "none"):
+    def fit(
+        self,
+        images: np.ndarray,
+        model: str | None = None,
+        latent: int | None = None,
+        noise: str = "none",
+        regularizer: str = "none",
+    ):
         """Train ``model`` (default: the run's) with ``latent`` (default: the run's, else
         the model's own default) on ``images``; the summary is kept for metrics.json."""
         model = model or self.model
@@ -57,6 +64,7 @@ class Run:
             seed=self.seed,
             device=self.device,
             progress=self.progress,
+            regularizer=regularizer,
         )
         self.fits.append(
             {
@@ -65,6 +73,7 @@ class Run:
                     "model",
                     "params",
                     "noise",
+                    "regularizer",
                     "epochs_run",
                     "best_epoch",
                     "best_val_loss",
@@ -108,31 +117,47 @@ def reconstruct_experiment(run: Run) -> dict:
 
 def latent_experiment(run: Run) -> dict:
     """The ``latent`` experiment: see ``catalog.CATALOG["latent"].help``."""
+    data = run.data
+    plain = _plain_layout(run.model)
+    result = {}
+    for name in [plain, VAE_OF[plain]] if plain in VAE_OF else [plain]:
+        module = run.fit(data.train_x, name)
+        result[name] = _latent_view(run, module, name, f"latent_{'vae' if name != plain else 'ae'}.png")
+    return result
+
+
+def _latent_view(run: Run, module, name: str, figure: str) -> dict:
+    """Scatter of the test codes by class and how well the classes separate there."""
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
     from sklearn.metrics import silhouette_score
 
     data = run.data
-    module = run.fit(data.train_x)
     codes = encode(module, data.test_x)  # (n, latent)
     shown = codes if codes.shape[1] == 2 else PCA(2, random_state=run.seed).fit_transform(codes)
     n_classes = len(np.unique(data.test_y))
     clusters = KMeans(n_clusters=n_classes, n_init=10, random_state=run.seed).fit_predict(codes)
     purity = sum(np.bincount(data.test_y[clusters == k]).max() for k in np.unique(clusters)) / len(codes)
     silhouette = float(silhouette_score(codes, data.test_y, sample_size=min(2000, len(codes)), random_state=run.seed))
+    spread = np.abs(codes).max(0)  # how far the codes reach on each axis (a VAE's stay near N(0, I))
     figures.latent_scatter(
         shown,
         data.test_y,
         data.classes,
-        run.out / "latent.png",
-        f"{data.name}: {run.model} codes of the test images (silhouette {silhouette:.3f}, k-means purity {purity:.3f})",
+        run.out / figure,
+        f"{data.name}: {name} codes of the test images (silhouette {silhouette:.3f}, k-means purity {purity:.3f})",
     )
     mse = float(reconstruction_errors(module, data.test_x).mean())
     run.echo(
-        f"{run.model} latent {codes.shape[1]}: silhouette {silhouette:.3f}, k-means purity {purity:.3f}, "
-        f"test MSE {mse:.4f}"
+        f"{name} latent {codes.shape[1]}: silhouette {silhouette:.3f}, k-means purity {purity:.3f}, "
+        f"largest |code| {spread.max():.2f}, test MSE {mse:.4f}"
     )
-    return {"silhouette": silhouette, "kmeans_purity": float(purity), "test_mse": mse}
+    return {"silhouette": silhouette, "kmeans_purity": float(purity), "code_reach": spread.tolist(), "test_mse": mse}
+
+
+def _plain_layout(model: str) -> str:
+    """The plain layout of ``model`` (a VAE's, or the model itself)."""
+    return {vae: ae for ae, vae in VAE_OF.items()}.get(model, model)
 
 
 #: The variational model of each layout that has one (``generate`` compares the two).
@@ -144,7 +169,7 @@ def generate_experiment(run: Run, n: int = 100) -> dict:
     from sklearn.linear_model import LogisticRegression
 
     data = run.data
-    plain = {vae: ae for ae, vae in VAE_OF.items()}.get(run.model, run.model)
+    plain = _plain_layout(run.model)
     if plain not in VAE_OF:
         raise ConfigError(f"generate compares a layout with its VAE: --model linear or conv2d, got {run.model!r}")
     ae, vae = run.fit(data.train_x, plain), run.fit(data.train_x, VAE_OF[plain])
@@ -341,6 +366,76 @@ BASELINES = {"isolation_forest": _isolation_forest, "pca": _pca_error, "one_clas
 
 
 #: name -> the function that runs it (defaults and help in ``catalog.CATALOG``).
+#: The penalties the ``sparse`` and ``contractive`` experiments compare with the plain model.
+SPARSE_VARIANTS = {"plain": "none", "l1": "l1:0.01", "ksparse": "ksparse:4"}
+CONTRACTIVE = "contractive:0.1"
+#: A code unit counts as silent below this share of its largest value over the test images.
+SILENT = 0.01
+
+
+def sparse_experiment(run: Run) -> dict:
+    """The ``sparse`` experiment: see ``catalog.CATALOG["sparse"].help``."""
+    data = run.data
+    result, atoms = {}, []
+    for variant, spec in SPARSE_VARIANTS.items():
+        module = run.fit(data.train_x, regularizer=spec)
+        codes = encode(module, data.test_x)  # (n, latent)
+        silent = np.abs(codes) < SILENT * np.abs(codes).max()
+        result[variant] = {
+            "regularizer": spec,
+            "silent_share": float(silent.mean()),  # share of (image, unit) pairs near zero
+            "active_units_per_image": float((~silent).sum(1).mean()),
+            "test_mse": float(reconstruction_errors(module, data.test_x).mean()),
+        }
+        # what each unit draws on its own: decode its typical positive value, the others at 0
+        reach = np.maximum(codes.max(0), 1e-6)  # (latent,)
+        atoms.append(decode(module, np.diag(reach).astype(np.float32)))  # (latent, 28, 28)
+        r = result[variant]
+        run.echo(
+            f"{variant:<8} ({spec}): silent share {r['silent_share']:.3f}, "
+            f"{r['active_units_per_image']:.1f} active units per image, test MSE {r['test_mse']:.4f}"
+        )
+    figures.image_rows(
+        atoms, list(SPARSE_VARIANTS), run.out / "sparse_units.png", f"{data.name}: each code unit decoded alone"
+    )
+    return result
+
+
+def contractive_experiment(run: Run, sigma: float = 0.1) -> dict:
+    """The ``contractive`` experiment: see ``catalog.CATALOG["contractive"].help``."""
+    from ..regularizers import jacobian_norm
+
+    data = run.data
+    rng = np.random.default_rng(run.seed)
+    noise = (sigma * rng.standard_normal(data.test_x.shape)).astype(np.float32)
+    result, shown = {}, _one_per_class(data.test_y, data.classes)
+    rows, labels = [data.test_x[shown], np.clip(data.test_x[shown] + noise[shown], 0, 1)], ["original", "perturbed"]
+    for variant, spec in (("plain", "none"), ("contractive", CONTRACTIVE)):
+        module = run.fit(data.train_x, regularizer=spec)
+        codes, moved = encode(module, data.test_x), encode(module, data.test_x + noise)
+        x = torch.as_tensor(data.test_x[:500, None], device=run.device).requires_grad_(True)
+        jac = float(jacobian_norm(x, module.encode(x)).detach())
+        result[variant] = {
+            "regularizer": spec,
+            "jacobian_frobenius2": jac,  # mean ||dz/dx||_F^2 over 500 test images
+            "code_shift": float(np.linalg.norm(moved - codes, axis=1).mean()),  # for noise of std sigma
+            "code_spread": float(np.linalg.norm(codes - codes.mean(0), axis=1).mean()),
+            "test_mse": float(reconstruction_errors(module, data.test_x).mean()),
+        }
+        r = result[variant]
+        r["relative_shift"] = r["code_shift"] / r["code_spread"]  # scale-free: a code can shrink to look stable
+        rows.append(reconstruct(module, np.clip(data.test_x[shown] + noise[shown], 0, 1)))
+        labels.append(f"{variant} of perturbed")
+        run.echo(
+            f"{variant:<12} ({spec}): ||J||_F^2 {jac:.3g}, code shift {r['code_shift']:.3f} "
+            f"({r['relative_shift']:.3f} of the codes' spread), test MSE {r['test_mse']:.4f}"
+        )
+    figures.image_rows(
+        rows, labels, run.out / "contractive.png", f"{data.name}: test images with Gaussian noise (std {sigma})"
+    )
+    return {"noise_std": sigma, **result}
+
+
 EXPERIMENTS = {name: globals()[f"{name}_experiment"] for name in CATALOG}
 
 

@@ -7,6 +7,7 @@ import torch
 
 from ..corruption import Corruption
 from ..models import build_image_model
+from ..regularizers import Regularizer
 from ..training import TrainConfig, fit_examples
 
 BATCH = 512  # images per forward pass at inference
@@ -31,18 +32,22 @@ def fit_image_model(
     device: torch.device | str = "cpu",
     val_fraction: float = 0.1,
     progress: bool = False,
+    regularizer: str = "none",
 ):
     """Train image model ``name`` on ``images`` (n, 28, 28) in [0, 1].
 
     The last ``val_fraction`` of the (already shuffled) images is held out for early
     stopping. ``noise`` is a ``Corruption`` spec (``mask:0.3`` is the course's
-    dropout-mask denoiser). Returns ``(model, summary)``; the model is in eval mode.
+    dropout-mask denoiser), ``regularizer`` a ``tsae.regularizers`` spec. Returns
+    ``(model, summary)``; the model is in eval mode.
     """
     device = torch.device(device)
     x = torch.as_tensor(np.asarray(images, dtype=np.float32)[:, None], device=device)  # (n, 1, 28, 28)
     n_val = max(1, int(round(len(x) * val_fraction)))
     torch.manual_seed(seed)
     model, resolved = build_image_model(name, params)
+    code_regularizer = Regularizer.parse(regularizer)
+    code_regularizer.attach(model, resolved["latent"])
     summary = fit_examples(
         model,
         x[:-n_val],
@@ -52,8 +57,11 @@ def fit_image_model(
         device,
         seed,
         progress,
+        code_regularizer,
     )
-    summary.update(model=name, params=resolved, train_images=len(x) - n_val, val_images=n_val)
+    summary.update(
+        model=name, params=resolved, regularizer=str(code_regularizer), train_images=len(x) - n_val, val_images=n_val
+    )
     return model, summary
 
 
