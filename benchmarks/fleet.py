@@ -516,6 +516,17 @@ def _g(x) -> str:
     return "–" if x is None else ("0" if x == 0 else f"{x:.3g}")
 
 
+def _check_stream(run: dict, batch_scores, keys, label: str, problems: list) -> None:
+    """Compare a stream's scores with the batch scores of ``keys`` row by row (series, row
+    number): ``run["check"]``, ``run["within_tolerance"]``, and a problem if they differ."""
+    batch = batch_scores[batch_scores[KEY].isin(keys)].sort_values([KEY, TIME], kind="stable").copy()
+    batch["row"] = batch.groupby(KEY).cumcount()
+    run["check"] = compare_scores(batch, run["_scores"], [KEY, "row"])
+    run["within_tolerance"] = _within(run["check"])
+    if not run["within_tolerance"] or run["check"]["is_anomaly_mismatch"]:
+        problems.append(f"{label}: streamed scores differ from the batch scores: {run['check']}")
+
+
 def render_md(data: dict) -> str:
     meta, eng = data["meta"], data["engines"]
     n_series, n_rows = meta["series"], meta["rows_per_series"]
@@ -895,14 +906,8 @@ def main(argv=None) -> int:
         _log(f"stream_series: {len(keys)} series, {args.batch_rows} rows per call (load {_load()})")
         try:
             st = run_stream(df, runs[source]["_model_bytes"], keys, args.batch_rows)
-            batch = runs[source]["_scores"]
-            batch = batch[batch[KEY].isin(keys)].copy()
-            batch["row"] = batch.groupby(KEY).cumcount()
-            st["check"] = compare_scores(batch, st["_scores"], [KEY, "row"])
+            _check_stream(st, runs[source]["_scores"], keys, "stream_series", problems)
             st["check"]["reference"] = source
-            st["within_tolerance"] = _within(st["check"])
-            if not st["within_tolerance"] or st["check"]["is_anomaly_mismatch"]:
-                problems.append(f"stream_series: streamed scores differ from the batch scores: {st['check']}")
             _log(f"stream_series: {st['rows_per_s']:,.0f} rows/s, state {st['state_bytes_last']}")
         except Exception as exc:  # noqa: BLE001
             st = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
@@ -918,13 +923,9 @@ def main(argv=None) -> int:
             ss = run_spark_stream(
                 spark_run["_spark"], df, spark_run["_models_path"], keys, args.spark_stream_files, work
             )
-            ref_scores = runs[source]["_scores"] if source else spark_run["_scores"]
-            batch = ref_scores[ref_scores[KEY].isin(keys)].sort_values([KEY, TIME], kind="stable").copy()
-            batch["row"] = batch.groupby(KEY).cumcount()
-            ss["check"] = compare_scores(batch, ss["_scores"], [KEY, "row"])
-            ss["within_tolerance"] = _within(ss["check"])
-            if not ss["within_tolerance"] or ss["check"]["is_anomaly_mismatch"]:
-                problems.append(f"Spark stream: streamed scores differ from the batch scores: {ss['check']}")
+            _check_stream(
+                ss, runs[source]["_scores"] if source else spark_run["_scores"], keys, "Spark stream", problems
+            )
             _log(f"spark stream: {ss['rows_per_s']:,.0f} rows/s in {ss['wall_s']:.1f} s")
         except Exception as exc:  # noqa: BLE001
             ss = {"error": f"{type(exc).__name__}: {str(exc)[:3000]}", "traceback": traceback.format_exc()}
