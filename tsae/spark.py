@@ -19,7 +19,8 @@ series alone.
   it. A key that receives no rows for ``flush_after`` gets the scores of its last
   ``window - 1`` rows (the stream's end for that key) and its state is dropped. The
   models come from the models table saved as Parquet (``models_path``), read per key
-  by each worker once.
+  by each worker once. End-marker rows (``end_column``) end a key's series on bounded
+  inputs.
 
 Spark packs small groups into few tasks (adaptive coalescing); :func:`session`
 makes a local session set up for many small groups (one per core).
@@ -37,9 +38,8 @@ import pandas as pd
 from .errors import ConfigError, DataError, TsaeError
 from .fleet import _keys, fit_series, score_series, stream_series
 
-__all__ = ["session", "fit", "fit_parquet", "score", "stream", "models_schema", "MIN_PYSPARK"]
+__all__ = ["session", "fit", "fit_parquet", "score", "stream", "models_schema"]
 
-MIN_PYSPARK = "3.4"
 _STATE_FIELD = "scorer"
 
 
@@ -56,8 +56,9 @@ def session(cores: int = 2, app: str = "tsae", **conf):
     """A local SparkSession (``local[cores]``) set up for one model per series: adaptive
     coalescing off (it would pack every small group into one task), as many shuffle
     partitions as cores, Arrow batches for pandas, one torch thread per task, Python
-    workers on this interpreter. ``conf``
-    adds Spark settings (underscores for dots: ``spark_sql_shuffle_partitions=8``)."""
+    workers on this interpreter, the RocksDB state store (transformWithStateInPandas
+    needs it). ``conf`` adds Spark settings (underscores for dots:
+    ``spark_sql_shuffle_partitions=8``)."""
     _pyspark()
     from pyspark.sql import SparkSession
 
