@@ -82,6 +82,9 @@ TSAE_VARIANTS = {
     "tsae-contractive": {"regularizer": "contractive:0.01"},
     "tsae-vae": {"model": "vae"},
     "tsae-vae-b0.1": {"model": "vae", "model_params": {"beta": 0.1}},
+    # Donut-style Monte-Carlo reconstruction probability, 16 draws (chosen a priori)
+    "tsae-vae-mc": {"model": "vae", "model_params": {"mc_samples": 16}},
+    "tsae-vae-b0.1-mc": {"model": "vae", "model_params": {"beta": 0.1, "mc_samples": 16}},
 }
 CSV_FIELDS = [
     "collection",
@@ -233,6 +236,10 @@ def run_task(task: dict) -> dict:
         )
         if scores.shape != (n,):
             raise ValueError(f"scores have shape {scores.shape}, expected ({n},)")
+        if task.get("save_scores"):  # every row's score, for benchmarks/combine.py
+            out = Path(task["save_scores"]) / task["collection"] / f"{task['series']}__{task['method']}.npy"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            np.save(out, scores)
         s_test = scores[te:]
         bad = ~np.isfinite(s_test)
         if bad.any():
@@ -320,6 +327,7 @@ def _tasks(args, methods: list[str]) -> list[dict]:
                         "series": sid,
                         "method": method,
                         "est": _estimate(method, m["n"], m["train_end"], m.get("dims", 1)),
+                        "save_scores": args.save_scores,
                     }
                 )
     tasks.sort(key=lambda t: -t["est"])
@@ -746,6 +754,11 @@ def main(argv=None) -> None:
     p.add_argument("--limit", type=int, default=0, help="first N series of each collection (0 = all)")
     p.add_argument("--series", help="only these series ids (comma list)")
     p.add_argument("--out", default=str(HERE / "results"), help="output folder (default benchmarks/results)")
+    p.add_argument(
+        "--save-scores",
+        metavar="DIR",
+        help="also save every task's scores (all rows) as DIR/<collection>/<series>__<method>.npy",
+    )
     p.add_argument(
         "--resume",
         action="store_true",

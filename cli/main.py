@@ -91,6 +91,12 @@ def fit(
     beta: Annotated[
         Optional[float], typer.Option(help="vae: weight of the KL term (model default 1 if unset).")
     ] = None,
+    mc_samples: Annotated[
+        Optional[int],
+        typer.Option(
+            help="vae: score by Monte-Carlo reconstruction probability over N sampled codes (Donut); 0 = the mean code."
+        ),
+    ] = None,
     score_mode: Annotated[
         ScoreMode, typer.Option(help="Point score: window, overlap or causal (see README).")
     ] = DEFAULTS["score_mode"],
@@ -140,7 +146,7 @@ def fit(
 
         refuse_overwriting_inputs(out, data, what="model file")
         check_output_path(out, "model file")
-        sizes = {"latent": latent, "width": width, "depth": depth, "beta": beta}
+        sizes = {"latent": latent, "width": width, "depth": depth, "beta": beta, "mc_samples": mc_samples}
         model_params = {k: v for k, v in sizes.items() if v is not None}
         options = dict(
             window=int(window) if window.isdigit() else window,

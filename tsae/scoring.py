@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError
+from .models import squared_error
 from .options import SCORE_MODES
 from .windows import add_window_errors, coverage, sliding_windows
 
@@ -73,7 +74,7 @@ def _squared_errors(model: torch.nn.Module, windows: np.ndarray, device: torch.d
         if b < min_batch:
             batch = np.concatenate([batch, np.repeat(batch[-1:], min_batch - b, axis=0)])
         x = torch.from_numpy(batch).to(device)
-        yield i, (model(x) - x).square()[:b]  # (b, W, C)
+        yield i, squared_error(model, x)[:b]  # (b, W, C)
 
 
 @torch.inference_mode()

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ..corruption import Corruption
-from ..models import build_image_model
+from ..models import build_image_model, squared_error
 from ..regularizers import Regularizer
 from ..training import TrainConfig, fit_examples
 
@@ -83,7 +83,7 @@ def reconstruct(model: torch.nn.Module, images: np.ndarray) -> np.ndarray:
 
 def reconstruction_errors(model: torch.nn.Module, images: np.ndarray) -> np.ndarray:
     """Mean squared error per image (n, 28, 28) -> (n,): the anomaly score."""
-    return _batches(model, images, lambda m, b: (m(b[:, None])[:, 0] - b).square().mean(dim=(1, 2))).astype(np.float64)
+    return _batches(model, images, lambda m, b: squared_error(m, b[:, None]).mean(dim=(1, 2, 3))).astype(np.float64)
 
 
 def encode(model: torch.nn.Module, images: np.ndarray) -> np.ndarray:

@@ -137,7 +137,7 @@ def build_image_model(name: str, params: Mapping | None = None):
 def _resolve_params(cls: type, params: Mapping | None, window: int | None) -> dict:
     """``cls.default_params()`` updated by ``params``: every value an integer from 1
     to its limit in ``cls.param_limits(window)`` (those in ``cls.FLOAT_PARAMS``: a
-    positive number)."""
+    positive number; those in ``cls.ZERO_PARAMS``: from 0)."""
     name = cls.registry_name
     if params is not None and not isinstance(params, Mapping):
         raise ConfigError(f"model parameters must be a dict of name -> positive integer, got {params!r:.80}")
@@ -156,8 +156,10 @@ def _resolve_params(cls: type, params: Mapping | None, window: int | None) -> di
                 raise ConfigError(f"model parameter {key} must be a positive number, got {value!r:.80}")
             resolved[key] = float(value)
             continue
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"model parameter {key} must be a positive integer, got {value!r:.80}")
+        low = 0 if key in getattr(cls, "ZERO_PARAMS", ()) else 1  # e.g. a VAE's mc_samples
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+            kind = "a whole number >= 0" if low == 0 else "a positive integer"
+            raise ConfigError(f"model parameter {key} must be {kind}, got {value!r:.80}")
         resolved[key] = int(value)
         if key in limits and value > limits[key][0]:
             limit, why = limits[key]
@@ -182,6 +184,13 @@ def _skeleton(cls: type, resolved: dict, kwargs: dict) -> torch.nn.Module:
             f"more than the limit of {MAX_WEIGHTS:,}: lower them"
         )
     return skeleton
+
+
+def squared_error(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Squared reconstruction error of each element of ``x`` (same shape): the model's
+    own ``squared_error`` if it has one (a VAE's Monte-Carlo score), else ``(model(x) - x)**2``."""
+    own = getattr(model, "squared_error", None)
+    return own(x) if own is not None else (model(x) - x).square()
 
 
 # Importing the model modules registers them (time series: conv1d, dense, lstm, vae;
