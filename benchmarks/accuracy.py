@@ -85,6 +85,10 @@ TSAE_VARIANTS = {
     # Donut-style Monte-Carlo reconstruction probability, 16 draws (chosen a priori)
     "tsae-vae-mc": {"model": "vae", "model_params": {"mc_samples": 16}},
     "tsae-vae-b0.1-mc": {"model": "vae", "model_params": {"beta": 0.1, "mc_samples": 16}},
+    # issue 17: the nearest-training-window distance's weight (default 2), 0 = reconstruction only
+    "tsae-discord0": {"discord": 0.0},
+    "tsae-discord1": {"discord": 1.0},
+    "tsae-discord3": {"discord": 3.0},
 }
 CSV_FIELDS = [
     "collection",

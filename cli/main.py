@@ -106,6 +106,12 @@ def fit(
     regularizer: Annotated[
         str, typer.Option(help="Code regulariser: none, l1:LAMBDA, ksparse:K or contractive:LAMBDA.")
     ] = DEFAULTS["regularizer"],
+    discord: Annotated[
+        float,
+        typer.Option(
+            min=0.0, help="Weight of each window's distance to its nearest training window in its score (0 = off)."
+        ),
+    ] = DEFAULTS["discord"],
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = DEFAULTS["epochs"],
     batch_size: Annotated[int, typer.Option(help="Windows per step.")] = DEFAULTS["batch_size"],
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = DEFAULTS["lr"],
@@ -158,6 +164,7 @@ def fit(
             score_mode=score_mode.value,
             stride=int(stride) if stride.isdigit() else stride,
             regularizer=regularizer,
+            discord=discord,
             epochs=epochs,
             batch_size=batch_size,
             lr=lr,

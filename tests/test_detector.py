@@ -80,7 +80,11 @@ def _errors(det, part):
     """Channel-weighted errors (n_windows, W) of ``part``'s stride-1 windows."""
     x = det.scaler_.transform(part[det.channels_].to_numpy())
     return window_errors(
-        det.module_, sliding_windows(x, det.window_), det.device_, channel_weights=det.channel_weights_
+        det.module_,
+        sliding_windows(x, det.window_),
+        det.device_,
+        channel_weights=det.channel_weights_,
+        neighbors=det.neighbors_,
     )
 
 
@@ -126,6 +130,8 @@ def test_channel_weights_are_the_inverse_mean_validation_error_per_channel(fitte
 def _rewrite_header(src, dst, edit):
     header, weights = load_model_file(src)
     edit(header)
+    if "neighbors" not in header:  # a file from before the nearest-window distance
+        weights.pop("neighbors.reference", None)
     save_model_file(
         dst, {k: v for k, v in header.items() if k not in ("format", "format_version", "checksum")}, weights
     )
@@ -135,8 +141,12 @@ def test_model_file_without_channel_weights_scores_unweighted_errors(fitted, sig
     """Files written before channel weights existed still load and score as they did."""
     det = fitted["conv1d"]
     det.save(tmp_path / "m.tsae")
-    # neither channel weights nor strides existed then: every window is scored
-    _rewrite_header(tmp_path / "m.tsae", tmp_path / "old.tsae", lambda h: [h.pop("channel_weights"), h.pop("stride")])
+    # neither channel weights, strides nor the nearest-window distance existed then
+    _rewrite_header(
+        tmp_path / "m.tsae",
+        tmp_path / "old.tsae",
+        lambda h: [h.pop("channel_weights"), h.pop("stride"), h.pop("neighbors"), h["params"].pop("discord")],
+    )
     old = load(tmp_path / "old.tsae", threads=1)
     assert old.channel_weights_ is None and old.stride_ == 1
     part = signal.iloc[:300]

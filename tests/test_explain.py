@@ -15,11 +15,14 @@ def frame():
     return wide(channels=6, culprit=4).drop(columns="label")
 
 
+@pytest.mark.parametrize("discord", [0.0, 2.0])
 @pytest.mark.parametrize("mode", ["window", "overlap", "causal"])
-def test_parts_sum_to_the_score_and_name_the_culprit(frame, mode):
+def test_parts_sum_to_the_score_and_name_the_culprit(frame, mode, discord):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        det = Detector("dense", window=16, epochs=3, max_windows=256, threads=1, score_mode=mode).fit(frame.iloc[:1000])
+        det = Detector("dense", window=16, epochs=3, max_windows=256, threads=1, score_mode=mode, discord=discord).fit(
+            frame.iloc[:1000]
+        )
     parts = det.explain(frame)
     scores = det.score(frame)
     assert list(parts.columns) == det.channels_ and parts.index.equals(frame.index)
@@ -27,7 +30,10 @@ def test_parts_sum_to_the_score_and_name_the_culprit(frame, mode):
     np.testing.assert_allclose(total, scores.to_numpy(), rtol=1e-5, atol=1e-9)  # NaN (causal head) == NaN
     anomaly = parts.loc[1205:1225]
     assert (anomaly.idxmax(axis=1) == "c4").all()  # the channel that jumped
-    assert anomaly["c4"].mean() > 0.9 * anomaly.sum(axis=1).mean()
+    if discord == 0:  # the reconstruction error alone: nearly all of it
+        assert anomaly["c4"].mean() > 0.9 * anomaly.sum(axis=1).mean()
+    else:  # the distance's shape features count every channel's noise too (README)
+        assert anomaly["c4"].mean() > 5 * anomaly.drop(columns="c4").max(axis=1).mean()
 
 
 def test_explain_with_continual_learning_sums_to_its_scores(frame):

@@ -7,6 +7,7 @@ the training loop, the point scorer and the threshold each live in their own mod
 from __future__ import annotations
 
 import copy
+import math
 import os
 import warnings
 from pathlib import Path
@@ -34,6 +35,7 @@ from .frames import (
 from .header import validate_header
 from .io import read_table
 from .models import build_model, get_model_class
+from .neighbors import NearestWindows
 from .options import DETECTOR_DEFAULTS as _D
 from .options import SCALINGS, LearningSettings
 from .persist import load_model_bytes, load_model_file, model_bytes, save_model_file
@@ -65,7 +67,7 @@ MIN_TAIL_SCORES = 2
 _RUNTIME_PARAMS = ("device", "threads", "progress")
 #: Constructor parameters added after model files began to store them: files without
 #: them load with the defaults (their fitted state, e.g. ``stride_``, says the rest).
-_ADDED_PARAMS = ("stride", "regularizer")
+_ADDED_PARAMS = ("stride", "regularizer", "discord")
 
 
 class Detector(BaseEstimator):
@@ -112,9 +114,15 @@ class Detector(BaseEstimator):
         ``none`` (default), ``l1:LAMBDA`` (sparse), ``ksparse:K`` (keep the K largest
         code units, in training and scoring) or ``contractive:LAMBDA`` (the encoder's
         Jacobian norm).
+    discord : float
+        Weight of each window's distance to its nearest training window in its score
+        (``tsae.neighbors``: the matrix profile's discord idea): a window scores
+        ``(reconstruction error + discord * distance) / (1 + discord)``, both about 1
+        on normal data. 0 turns it off (scores by reconstruction alone); default 2.
     epochs, batch_size, lr, patience, max_windows :
         Training settings (see ``tsae.training.TrainConfig``): at most 20 epochs of 1,024
-        random windows in batches of 64, Adam at 3e-3, early stopping after 5 epochs
+        random windows in batches of 64, Adam at 3e-3 (times the model's ``lr_scale``: the
+        lstm's is 10/3), early stopping after 5 epochs
         without validation improvement.
     val_fraction : float
         Trailing fraction of the training series held out (chronologically) for early
@@ -191,6 +199,7 @@ class Detector(BaseEstimator):
         score_mode: str = _D["score_mode"],
         stride: int | str = _D["stride"],
         regularizer: str = _D["regularizer"],
+        discord: float = _D["discord"],
         epochs: int = _D["epochs"],
         batch_size: int = _D["batch_size"],
         lr: float = _D["lr"],
@@ -216,6 +225,7 @@ class Detector(BaseEstimator):
         self.score_mode = score_mode
         self.stride = stride
         self.regularizer = regularizer
+        self.discord = discord
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -262,7 +272,7 @@ class Detector(BaseEstimator):
             warnings.warn(message, TsaeWarning, stacklevel=2)
 
         scaler = Scaler(self.scaling).fit(values[:n_train])
-        module, params, training, weights, val_scores = self._train(
+        module, params, training, weights, neighbors, val_scores = self._train(
             scaler.transform(values), n_train, window, stride, corruption, config, device
         )
         calibrator = ScoreCalibrator()
@@ -276,6 +286,7 @@ class Detector(BaseEstimator):
         self.n_features_in_, self.window_, self.stride_, self.scaler_ = len(chosen.channels), window, stride, scaler
         self.module_, self.model_params_, self.training_, self.device_ = module, params, training, device
         self.channel_weights_, self.threshold_, self.events_ = weights, threshold, events
+        self.neighbors_ = neighbors
         self.calibration_, self.learning_ = calibrator.state_dict(), learning
         return self
 
@@ -304,7 +315,8 @@ class Detector(BaseEstimator):
         device: torch.device,
     ) -> tuple:
         """Build and train the model on ``scaled[:n_train]`` (the rest validates); return
-        (module, model params, training summary, channel weights, validation scores)."""
+        (module, model params, training summary, channel weights, nearest-window
+        reference or None, validation scores)."""
         train, val = scaled[:n_train], scaled[n_train:]
         with torch_threads(self.threads):
             torch.manual_seed(self.seed)
@@ -315,11 +327,23 @@ class Detector(BaseEstimator):
                 module, train, val, window, corruption, config, device, self.seed, self.progress, regularizer
             )
             weights = channel_error_weights(module, val, window, device)
+            neighbors = None
+            if self.discord > 0:
+                neighbors = NearestWindows.build(train, window, self.discord, device)
+                neighbors.fit_level(val, window)
             scorer = PointScorer(
-                module, window, scaled.shape[1], device, self.score_mode, MIN_BATCH, weights, stride=stride
+                module,
+                window,
+                scaled.shape[1],
+                device,
+                self.score_mode,
+                MIN_BATCH,
+                weights,
+                stride=stride,
+                neighbors=neighbors,
             )
             val_scores = np.concatenate([scorer.push(val), scorer.flush()])
-        return module, params, training, weights, val_scores
+        return module, params, training, weights, neighbors, val_scores
 
     def _resolve_stride(self, window: int) -> int:
         """The stride for ``window``: the explicit one (ConfigError if it does not fit the
@@ -550,6 +574,7 @@ class Detector(BaseEstimator):
             "score_mode": self.score_mode,
             "stride": self.stride_,
             "channel_weights": self.channel_weights_.tolist(),
+            **({"neighbors": self.neighbors_.to_dict()} if self.neighbors_ is not None else {}),
             "scaler": self.scaler_.to_dict(),
             "max_gap": int(self.max_gap),
             "threshold": self.threshold_.to_dict(),
@@ -597,7 +622,10 @@ class Detector(BaseEstimator):
         return model_fingerprint(self)
 
     def _weights(self) -> dict:
-        return {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
+        weights = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
+        if self.neighbors_ is not None:
+            weights["neighbors.reference"] = self.neighbors_.reference.detach().cpu()
+        return weights
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, device: str = "auto", threads: int | None = None) -> Detector:
@@ -626,12 +654,22 @@ class Detector(BaseEstimator):
         det.stride_ = header.get("stride", 1)  # files written before strides scored every window
         det.scaler_ = Scaler.from_dict(header["scaler"], len(channels))
         det.channel_weights_ = _channel_weights(header)
+        weights = dict(weights)
+        reference = weights.pop("neighbors.reference", None)
+        det.neighbors_ = (
+            None
+            if reference is None
+            else NearestWindows.from_parts(header["neighbors"], reference, resolve_device(device))
+        )
+        if det.neighbors_ is None:  # files written before the distance existed scored without it
+            det.discord = 0.0
         det.threshold_ = threshold_from_dict(header["threshold"])
         det.events_ = EventRules.from_dict(header["events"])
         # files written before calibration existed start from a fresh calibrator
         det.calibration_ = header.get("calibration")
         det.learning_ = LearningSettings.parse(header["settings"].get("learning"))
-        det.model_params_, det.training_ = header["model"]["params"], header["training"]
+        det.model_params_ = model_params_from_file(det.model, header["model"]["params"])
+        det.training_ = header["training"]
         det.device_ = resolve_device(device)
         det.module_, _ = build_model(det.model, det.n_features_in_, det.window_, det.model_params_)
         Regularizer.parse(det.regularizer).attach(det.module_, det.model_params_["latent"])
@@ -647,6 +685,14 @@ def params_from_file(params: dict) -> dict:
     if isinstance(params.get("threshold"), dict):
         params["threshold"] = threshold_from_spec(params["threshold"], "params.threshold")
     return params
+
+
+def model_params_from_file(name: str, params: dict) -> dict:
+    """A model file's ``model.params`` for model ``name``, with the parameters the model
+    gained after the file was written (its class's ``ADDED_PARAMS``) set to the values
+    that give the layout the file was trained with."""
+    added = getattr(get_model_class(name), "ADDED_PARAMS", {})
+    return {**params, **{k: v for k, v in added.items() if k not in params}}
 
 
 def _from_old_header(cls, header: dict, device: str, threads) -> Detector:
@@ -839,6 +885,7 @@ _OPTION_RULES = (
     ("noise", "a string: gaussian:STD, mask:P or none", lambda v: isinstance(v, str)),
     ("scaling", f"one of {', '.join(SCALINGS)}", lambda v: isinstance(v, str) and v in SCALINGS),
     ("score_mode", f"one of {', '.join(MODES)}", lambda v: isinstance(v, str) and v in MODES),
+    ("discord", "a number >= 0", lambda v: _is_real(v) and 0 <= v < math.inf),
     ("stride", "an integer >= 1 or 'auto'", lambda v: v == "auto" if isinstance(v, str) else _is_int(v) and v >= 1),
     ("threshold", "a string such as 'percentile:99.5' or a Threshold", lambda v: isinstance(v, (str, Threshold))),
     ("events", "an EventRules, a dict or None (rules: merge_gap, min_length, cooldown)", _valid_events),

@@ -143,10 +143,32 @@ def _check_header(header: Mapping[str, Any]) -> tuple[dict, str]:
     both = [name for name in check_names(header.get("ignored_columns", []), "ignored_columns") if name in channels]
     if both:
         raise ConfigError(f"field 'ignored_columns' names channel(s) the model uses: {_names(both)}")
-    return _check_model(header["model"], len(channels), window)
+    expected, model = _check_model(header["model"], len(channels), window)
+    if header.get("neighbors") is not None:  # absent in files written before it existed
+        expected = {**expected, "neighbors.reference": _check_neighbors(header["neighbors"], len(channels), window)}
+    return expected, model
 
 
 # ------------------------------------------------------------------ sections
+
+
+def _check_neighbors(fields: Any, n_channels: int, window: int):
+    """The nearest-window distance's fields (``tsae.neighbors``); return the reference
+    tensor they imply, on the meta device."""
+    import torch
+
+    from .neighbors import MAX_REFERENCE, block_factor
+
+    check_dict(fields, "neighbors", ("weight", "level", "factor", "count"))
+    check_number(fields["weight"], "neighbors.weight", low=0)
+    check_number(fields["level"], "neighbors.level", low=0)
+    factor = check_int(fields["factor"], "neighbors.factor", low=1)
+    if factor != block_factor(window):
+        raise ConfigError(f"field 'neighbors.factor' must be {block_factor(window)} for window {window}, got {factor}")
+    count = check_int(fields["count"], "neighbors.count", low=1)
+    if count > MAX_REFERENCE:
+        raise ConfigError(f"field 'neighbors.count' must be at most {MAX_REFERENCE}, got {count}")
+    return torch.empty((count, window // factor, n_channels), dtype=torch.float32, device="meta")
 
 
 def _check_score_mode(value: Any) -> None:
@@ -225,6 +247,7 @@ def _check_training(training: Any) -> None:
 def _check_model(model: Any, n_channels: int, window: int) -> tuple[dict, str]:
     """Model name and parameters; return the model's state dict on the meta device
     (names, shapes and dtypes, no memory) and a description of the model."""
+    from .detector import model_params_from_file
     from .models import get_model_class, model_skeleton
 
     check_dict(model, "model", ("name", "params"))
@@ -234,6 +257,7 @@ def _check_model(model: Any, n_channels: int, window: int) -> tuple[dict, str]:
     except ConfigError as exc:
         raise ConfigError(f"field 'model.name' is invalid: {exc}") from None
     params = check_dict(model["params"], "model.params", (), closed=False)
+    params = model_params_from_file(model["name"], params)  # files written before a parameter existed
     try:
         skeleton, _, resolved = model_skeleton(model["name"], n_channels, window, params)
     except ConfigError as exc:

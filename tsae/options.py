@@ -144,6 +144,7 @@ DETECTOR_DEFAULTS = dict(
     score_mode="window",
     stride="auto",
     regularizer="none",
+    discord=2.0,
     epochs=TrainConfig.epochs,
     batch_size=TrainConfig.batch_size,
     lr=TrainConfig.lr,

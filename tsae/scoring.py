@@ -66,15 +66,16 @@ PARTS_SLICE = 512
 
 
 def _squared_errors(model: torch.nn.Module, windows: np.ndarray, device: torch.device, batch_size: int, min_batch: int):
-    """Yield ``(first window, squared errors (b, W, C) tensor)`` for ``windows``
-    (k, W, C) float32, ``batch_size`` windows at a time (see MIN_BATCH for the padding)."""
+    """Yield ``(first window, windows (b, W, C) tensor, squared errors (b, W, C) tensor)``
+    for ``windows`` (k, W, C) float32, ``batch_size`` windows at a time (see MIN_BATCH
+    for the padding: the tensors hold the padding rows too, the errors do not)."""
     for i in range(0, len(windows), batch_size):
         batch = np.array(windows[i : i + batch_size])  # (b, W, C)
         b = len(batch)
         if b < min_batch:
             batch = np.concatenate([batch, np.repeat(batch[-1:], min_batch - b, axis=0)])
         x = torch.from_numpy(batch).to(device)
-        yield i, squared_error(model, x)[:b]  # (b, W, C)
+        yield i, x, squared_error(model, x)[:b]  # (b', W, C), (b, W, C)
 
 
 @torch.inference_mode()
@@ -86,9 +87,13 @@ def window_errors(
     min_batch: int = MIN_BATCH,
     channel_weights: np.ndarray | None = None,
     parts: bool = False,
+    neighbors=None,
 ):
     """Squared reconstruction error per window position, averaged over channels
-    (each channel multiplied by ``channel_weights`` (C,) first, if given).
+    (each channel multiplied by ``channel_weights`` (C,) first, if given), and with
+    ``neighbors`` (a ``tsae.neighbors.NearestWindows``) each window's distance to its
+    nearest training window mixed in: ``(error + weight * distance) / (1 + weight)``
+    at every position (its channel parts split by each channel's share of the distance).
 
     ``windows`` (k, W, C) float32 -> (k, W) float64. Batches smaller than
     ``min_batch`` are padded (see MIN_BATCH); ``min_batch=1`` skips the padding for
@@ -99,12 +104,22 @@ def window_errors(
     out = np.empty(windows.shape[:2], dtype=np.float64)
     per = np.empty(windows.shape, dtype=np.float64) if parts else None
     weights = None if channel_weights is None else torch.as_tensor(channel_weights, dtype=torch.float32, device=device)
-    for i, err in _squared_errors(model, windows, device, batch_size, min_batch):  # (b, W, C)
+    for i, x, err in _squared_errors(model, windows, device, batch_size, min_batch):  # (b, W, C)
         if weights is not None:
             err = err * weights
-        out[i : i + len(err)] = err.mean(dim=2).double().cpu().numpy()  # (b, W)
+        b = len(err)
+        mean = err.mean(dim=2)  # (b, W)
+        part = err.double() / err.shape[2] if parts else None  # (b, W, C): each channel's part of the mean
+        if neighbors is not None:
+            w = neighbors.weight
+            got = neighbors.distances(x, parts)
+            dist = (got[0] if parts else got)[:b]  # (b,)
+            mean = (mean + w * dist[:, None]) / (1 + w)
+            if parts:
+                part = (part + w * (dist[:, None, None] * got[1][:b, None, :]).double()) / (1 + w)
+        out[i : i + b] = mean.double().cpu().numpy()  # (b, W)
         if parts:
-            per[i : i + len(err)] = err.double().cpu().numpy() / err.shape[2]  # (b, W, C)
+            per[i : i + b] = part.cpu().numpy()  # (b, W, C)
     return (out, per) if parts else out
 
 
@@ -127,7 +142,7 @@ def channel_error_weights(
     windows = sliding_windows(scaled.astype(np.float32, copy=False), window)  # (k, W, C)
     windows = windows[:: max(1, -(-len(windows) // WEIGHT_WINDOWS))]
     total = np.zeros(scaled.shape[1])
-    for _, err in _squared_errors(model, windows, device, 512, MIN_BATCH):  # (b, W, C)
+    for _, _, err in _squared_errors(model, windows, device, 512, MIN_BATCH):  # (b, W, C)
         total += err.sum(dim=(0, 1)).double().cpu().numpy()  # (C,)
     mean = total / (len(windows) * window)
     return 1.0 / np.maximum(mean, max(floor * mean.mean(), 1e-12))
@@ -171,6 +186,7 @@ class PointScorer:
         batch_size: int = 512,
         parts: bool = False,
         stride: int = 1,
+        neighbors=None,
     ):
         if mode not in MODES:
             raise ConfigError(f"score mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -182,6 +198,7 @@ class PointScorer:
         self.keep = window if stride > 1 else window - 1
         self.model, self.window, self.device, self.mode = model, window, device, mode
         self.min_batch, self.channel_weights, self.batch_size = min_batch, channel_weights, batch_size
+        self.neighbors = neighbors  # tsae.neighbors.NearestWindows or None
         self.context = np.empty((0, n_channels), dtype=np.float32)  # last <= keep points
         self.pending = np.zeros(0)  # window/overlap: partial sums of the last points, not yet final
         self.n_seen = 0  # points pushed so far
@@ -251,6 +268,7 @@ class PointScorer:
                 self.min_batch,
                 self.channel_weights,
                 self.parts,
+                self.neighbors,
             )
             yield (s, *got) if self.parts else (s, got, None)
 

@@ -110,7 +110,12 @@ def model_fingerprint(detector) -> str:
         "channel_weights": None if weights is None else [float(w) for w in weights],
         "max_gap": int(detector.max_gap),
     }
-    return compute_checksum(fields, detector.module_.state_dict())
+    tensors = dict(detector.module_.state_dict())
+    neighbors = getattr(detector, "neighbors_", None)
+    if neighbors is not None:  # fingerprints without it as before it existed
+        fields["neighbors"] = neighbors.to_dict()
+        tensors["neighbors.reference"] = neighbors.reference
+    return compute_checksum(fields, tensors)
 
 
 def _check_values(values, field: str, n: int) -> list[float]:

@@ -79,7 +79,9 @@ def fit_examples(
     tensor of indices ``(B,)`` giving a batch ``(B, ...)`` (a ``WindowSet`` or a
     tensor of images). Each epoch draws at most ``config.max_windows`` training
     examples at random; the loss is the MSE between the reconstruction of the
-    corrupted batch and the clean batch. The validation loss (clean input, up to
+    corrupted batch and the clean batch. Adam's learning rate is ``config.lr`` times
+    the model's ``lr_scale`` (1 when it has none; the lstm's is 10/3), recorded as the
+    summary's ``lr``. The validation loss (clean input, up to
     ``max_windows`` evenly spaced examples) drives early stopping, and the best
     epoch's weights are kept. ``regularizer`` (``tsae.regularizers.Regularizer``) adds
     its penalty of the code to the training loss (the validation loss stays the plain
@@ -93,7 +95,8 @@ def fit_examples(
         np.unique(np.linspace(0, n_val - 1, min(n_val, config.max_windows)).astype(np.int64)), device=device
     )
     model.to(device)
-    optim = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    lr = config.lr * getattr(model, "lr_scale", 1.0)  # a model may train at a multiple of lr (the lstm's 10/3)
+    optim = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=config.weight_decay)
     best = (math.inf, 0, copy.deepcopy(model.state_dict()))
     history: list[dict] = []
     started = time.perf_counter()
@@ -124,6 +127,7 @@ def fit_examples(
         "config": asdict(config),
         "noise": str(corruption),
         "seed": seed,
+        "lr": lr,  # the rate Adam used: config.lr times the model's lr_scale
         "epochs_run": len(history),
         "best_epoch": best[1],
         "best_val_loss": best[0],

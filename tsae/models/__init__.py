@@ -12,7 +12,10 @@ exposes ``default_params()`` (the hyper-parameters it accepts, with defaults).
   shape, and ``encode`` / ``decode`` expose the latent code ``(batch, latent)``.
 
 Every class also exposes ``param_limits(window)``: the largest value of each
-parameter and why. Parameters are checked against those limits, then the model is
+parameter and why. Optional class attributes: ``FLOAT_PARAMS`` (parameters that are
+positive numbers, e.g. a VAE's ``beta``), ``ZERO_PARAMS`` (whole numbers that may be 0)
+and ``ADDED_PARAMS`` (parameters added after model files were written, with the value
+that gives those files' layout: ``tsae.detector.model_params_from_file``). Parameters are checked against those limits, then the model is
 built on torch's ``meta`` device (no memory) and refused if it would hold more than
 :data:`MAX_WEIGHTS` weights, all before a single weight is allocated.
 """

@@ -56,6 +56,8 @@ class Variational:
     FLOAT_PARAMS = ("beta",)
     #: Parameters that may be 0 (see ``tsae.models``): no Monte-Carlo scoring.
     ZERO_PARAMS = ("mc_samples",)
+    #: Parameters added after files were written, with the value those files mean.
+    ADDED_PARAMS = {"mc_samples": 0}
     mc_samples = 0
 
     @classmethod
