@@ -32,12 +32,13 @@ def test_features_are_block_means_z_normalised_per_channel():
 def test_distance_is_the_nearest_reference_window_brute_force():
     rng = np.random.default_rng(0)
     train = rng.normal(size=(600, 2)).astype(np.float32)
-    near = NearestWindows.build(train, 48, weight=1.0, device=torch.device("cpu"))
+    near = NearestWindows.fit(train, train[:100], 48, weight=1.0, device=torch.device("cpu"))
+    near.level = 1.0  # raw distances
     factor = block_factor(48)
     assert near.factor == factor == 3 and len(near.reference) == (600 - 48) // 3 + 1
     queries = rng.normal(size=(5, 48, 2)).astype(np.float32)
     queries[0] = train[30:78]  # a training window starting at a multiple of the factor: distance 0
-    got, share = near.distances(torch.from_numpy(queries), parts=True)
+    got, share = near.distances(torch.from_numpy(queries))
     ref = near.reference.numpy().reshape(len(near.reference), -1)
     for q, d in zip(queries, got.numpy()):
         fq = features(torch.from_numpy(q[None]), factor).numpy().reshape(-1)
@@ -49,20 +50,21 @@ def test_distance_is_the_nearest_reference_window_brute_force():
 def test_the_reference_is_bounded(monkeypatch):
     monkeypatch.setattr(nb, "MAX_REFERENCE", 50)
     train = np.random.default_rng(1).normal(size=(5000, 1)).astype(np.float32)
-    near = NearestWindows.build(train, 32, weight=1.0, device=torch.device("cpu"))
+    near = NearestWindows.fit(train, train[:100], 32, weight=1.0, device=torch.device("cpu"))
     assert 40 <= len(near.reference) <= 50  # a larger step, the same features
     monkeypatch.setattr(nb, "MAX_VALUES", 16 * 3 * 20)  # 16 blocks x 3 channels: 20 windows
-    near = NearestWindows.build(np.repeat(train, 3, axis=1), 32, weight=1.0, device=torch.device("cpu"))
+    wide = np.repeat(train, 3, axis=1)
+    near = NearestWindows.fit(wide, wide[:100], 32, weight=1.0, device=torch.device("cpu"))
     assert len(near.reference) <= 20
 
 
 def test_the_level_makes_validation_distances_one_on_average():
     rng = np.random.default_rng(2)
     series = (np.sin(np.arange(3000) * 2 * np.pi / 40)[:, None] + 0.2 * rng.normal(size=(3000, 1))).astype(np.float32)
-    near = NearestWindows.build(series[:2000], 40, weight=1.0, device=torch.device("cpu"))
-    near.fit_level(series[2000:], 40)
+    near = NearestWindows.fit(series[:2000], series[2000:], 40, weight=1.0, device=torch.device("cpu"))
     windows = np.lib.stride_tricks.sliding_window_view(series[2000:], 40, axis=0).transpose(0, 2, 1)
-    assert near.distances(torch.from_numpy(np.ascontiguousarray(windows))).mean().item() == pytest.approx(1.0, rel=1e-4)
+    distances = near.distances(torch.from_numpy(np.ascontiguousarray(windows)))[0]
+    assert distances.mean().item() == pytest.approx(1.0, rel=1e-4)
 
 
 @pytest.fixture(scope="module")

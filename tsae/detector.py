@@ -329,8 +329,7 @@ class Detector(BaseEstimator):
             weights = channel_error_weights(module, val, window, device)
             neighbors = None
             if self.discord > 0:
-                neighbors = NearestWindows.build(train, window, self.discord, device)
-                neighbors.fit_level(val, window)
+                neighbors = NearestWindows.fit(train, val, window, self.discord, device)
             scorer = PointScorer(
                 module,
                 window,
@@ -661,8 +660,8 @@ class Detector(BaseEstimator):
             if reference is None
             else NearestWindows.from_parts(header["neighbors"], reference, resolve_device(device))
         )
-        if det.neighbors_ is None:  # files written before the distance existed scored without it
-            det.discord = 0.0
+        # the weight the scores use; files written before the distance existed scored without it
+        det.discord = 0.0 if det.neighbors_ is None else det.neighbors_.weight
         det.threshold_ = threshold_from_dict(header["threshold"])
         det.events_ = EventRules.from_dict(header["events"])
         # files written before calibration existed start from a fresh calibrator

@@ -149,7 +149,7 @@ class Monitor:
             batch_size,
             parts,
             detector.stride_,
-            getattr(detector, "neighbors_", None),
+            detector.neighbors_,
         )
         self.calibrator = ScoreCalibrator.from_state(detector.calibration_)
         self.threshold = detector.threshold_

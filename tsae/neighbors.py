@@ -80,12 +80,12 @@ class NearestWindows:
 
     def __init__(self, reference: torch.Tensor, factor: int, weight: float, level: float = 1.0):
         self.reference, self.factor, self.weight, self.level = reference, int(factor), float(weight), float(level)
-        self._norms = None
+        self._norms = reference.flatten(1).square().sum(dim=1)  # (R,): |r|^2 of every reference window
 
     @classmethod
-    def build(cls, train: np.ndarray, window: int, weight: float, device: torch.device) -> NearestWindows:
-        """The reference of ``train`` (n, C) scaled rows, n >= window (level 1 until
-        :meth:`fit_level`)."""
+    def fit(cls, train: np.ndarray, val: np.ndarray, window: int, weight: float, device: torch.device):
+        """The reference of ``train`` (n, C) scaled rows (n >= window) and the level of the
+        windows of ``val`` (m, C) scaled rows (m >= window)."""
         factor = block_factor(window)
         n_windows, width = len(train) - window + 1, (window // factor) * train.shape[1]
         step = max(factor, math.ceil(n_windows / min(MAX_REFERENCE, max(1, MAX_VALUES // width))))
@@ -93,28 +93,23 @@ class NearestWindows:
         parts = [
             features(torch.from_numpy(np.array(windows[i : i + 1024])), factor) for i in range(0, len(windows), 1024)
         ]
-        return cls(torch.cat(parts).to(device), factor, weight)
-
-    def fit_level(self, val: np.ndarray, window: int) -> None:
-        """Set ``level`` to the mean distance of the windows of ``val`` (m, C) scaled rows."""
+        near = cls(torch.cat(parts).to(device), factor, weight)  # level 1: raw distances
         windows = sliding_windows(val.astype(np.float32, copy=False), window)  # (k, W, C)
         windows = windows[:: max(1, -(-len(windows) // LEVEL_WINDOWS))]
-        self.level = 1.0
         with torch.inference_mode():
             total = sum(
-                float(self.distances(torch.from_numpy(np.array(windows[i : i + 512])).to(self.reference.device)).sum())
+                float(near.distances(torch.from_numpy(np.array(windows[i : i + 512])).to(device))[0].sum())
                 for i in range(0, len(windows), 512)
             )
-        self.level = max(total / len(windows), 1e-12)
+        near.level = max(total / len(windows), 1e-12)
+        return near
 
-    def distances(self, windows: torch.Tensor, parts: bool = False):
+    def distances(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Distance of each window (b, W, C) to its nearest reference window, divided by
-        ``level``: (b,). With ``parts``, also each channel's share of the squared
-        distance (b, C), summing to 1."""
+        ``level`` (b,), and each channel's share of the squared distance (b, C), summing
+        to 1 (0 where the distance is 0)."""
         q = features(windows, self.factor).flatten(1)  # (b, m * C)
         ref = self.reference.flatten(1)  # (R, m * C)
-        if self._norms is None or self._norms.device != ref.device:
-            self._norms = ref.square().sum(dim=1)  # (R,)
         q_norms = q.square().sum(dim=1, keepdim=True)  # (b, 1)
         best = torch.full((len(q),), math.inf, device=q.device)
         nearest = torch.zeros(len(q), dtype=torch.long, device=q.device)
@@ -128,10 +123,7 @@ class NearestWindows:
         # cancels to rounding noise (not 0) for a window equal to a reference one
         diff = (q - ref[nearest]).view(len(q), -1, windows.shape[2]).square().sum(dim=1)  # (b, m, C) -> (b, C)
         total = diff.sum(dim=1)  # (b,)
-        dist = total.sqrt() / self.level
-        if not parts:
-            return dist
-        return dist, diff / total.clamp_min(1e-30)[:, None]  # each channel's share; 0 where dist is 0
+        return total.sqrt() / self.level, diff / total.clamp_min(1e-30)[:, None]
 
     def to_dict(self) -> dict:
         """The header fields (the reference itself is a tensor of the model file)."""

@@ -112,11 +112,11 @@ def window_errors(
         part = err.double() / err.shape[2] if parts else None  # (b, W, C): each channel's part of the mean
         if neighbors is not None:
             w = neighbors.weight
-            got = neighbors.distances(x, parts)
-            dist = (got[0] if parts else got)[:b]  # (b,)
+            dist, share = neighbors.distances(x)  # (b', ), (b', C) with the padding rows
+            dist = dist[:b]
             mean = (mean + w * dist[:, None]) / (1 + w)
             if parts:
-                part = (part + w * (dist[:, None, None] * got[1][:b, None, :]).double()) / (1 + w)
+                part = (part + w * (dist[:, None, None] * share[:b, None, :]).double()) / (1 + w)
         out[i : i + b] = mean.double().cpu().numpy()  # (b, W)
         if parts:
             per[i : i + b] = part.cpu().numpy()  # (b, W, C)

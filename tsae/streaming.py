@@ -111,7 +111,7 @@ def model_fingerprint(detector) -> str:
         "max_gap": int(detector.max_gap),
     }
     tensors = dict(detector.module_.state_dict())
-    neighbors = getattr(detector, "neighbors_", None)
+    neighbors = detector.neighbors_
     if neighbors is not None:  # fingerprints without it as before it existed
         fields["neighbors"] = neighbors.to_dict()
         tensors["neighbors.reference"] = neighbors.reference
