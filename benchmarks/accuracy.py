@@ -10,7 +10,7 @@ see ``tsae_datasets.shared``) and every method:
   AUC-ROC and, for ``ucr``, the top-1 hit (``tsae.metrics.ucr_top1``, +/- 100 rows).
 
 Methods: ``tsae-monitor`` (``tsae.coldstart.MONITORING``: causal scores, continual learning,
-the calibrated probability as the score), ``tsae-<model>`` (``tsae.Detector`` with its defaults; only ``model``, ``seed=0``,
+the calibrated probability as the score), ``tsae-<model>`` (``tsae.Detector`` with its defaults; only ``model``, ``seed`` (``--seed``, 0),
 ``threads=1`` and ``progress=False`` are set) for each model of ``--models``, and the peers of
 ``benchmarks/peers.py`` (``--peers``): IsolationForest and Sub-PCA on windows (TSB-AD's
 Sub-IForest / Sub-PCA), PyOD's AutoEncoder on windows, LSTMAD (TSB-AD's, re-implemented) and a
@@ -72,7 +72,7 @@ sys.path.insert(0, str(HERE))
 ALL_PEERS = ["iforest", "subpca", "pyod_ae", "lstmad", "mp"]
 DEFAULT_COLLECTIONS = ["nab", "ucr", "smd"]
 UCR_TOLERANCE = 100
-SEED = 0
+SEED = 0  # default --seed
 #: Extra tsae methods (only with ``--methods``, never in the default list): ``Detector`` with
 #: these settings and every other one at its default, like ``tsae-<model>``. The code
 #: regularisers and the VAE of issue 16, settings chosen once, a priori (not tuned here).
@@ -173,7 +173,7 @@ def _timed(fn):
     return out, time.perf_counter() - w, time.process_time() - c
 
 
-def _fit_score(method: str, values, cols, train_end: int):
+def _fit_score(method: str, values, cols, train_end: int, seed: int = SEED):
     """Fit on the training rows and score every row; returns (scores, timings, info)."""
     import numpy as np
 
@@ -186,13 +186,13 @@ def _fit_score(method: str, values, cols, train_end: int):
         if method == "tsae-monitor":  # the monitoring settings: causal, learning, calibrated probability
             from tsae.coldstart import MONITORING
 
-            det = Detector(seed=SEED, threads=1, progress=False, **MONITORING)
+            det = Detector(seed=seed, threads=1, progress=False, **MONITORING)
             score = lambda: np.nan_to_num(det.assess(frame)["probability"].to_numpy(dtype=np.float64), nan=0.0)  # noqa: E731
         elif method in TSAE_VARIANTS:
-            det = Detector(seed=SEED, threads=1, progress=False, **TSAE_VARIANTS[method])
+            det = Detector(seed=seed, threads=1, progress=False, **TSAE_VARIANTS[method])
             score = lambda: det.score(frame).to_numpy(dtype=np.float64)  # noqa: E731
         else:
-            det = Detector(model=method[len("tsae-") :], seed=SEED, threads=1, progress=False)
+            det = Detector(model=method[len("tsae-") :], seed=seed, threads=1, progress=False)
             score = lambda: det.score(frame).to_numpy(dtype=np.float64)  # noqa: E731
         _, fit_s, fit_c = _timed(lambda: det.fit(frame.iloc[:train_end]))
         scores, score_s, score_c = _timed(score)
@@ -208,7 +208,7 @@ def _fit_score(method: str, values, cols, train_end: int):
     else:
         from peers import make_peer
 
-        peer = make_peer(method, seed=SEED)
+        peer = make_peer(method, seed=seed)
         _, fit_s, fit_c = _timed(lambda: peer.fit(values[:train_end]))
         scores, score_s, score_c = _timed(lambda: np.asarray(peer.score(values), dtype=np.float64))
         info = dict(peer.info)
@@ -228,7 +228,9 @@ def run_task(task: dict) -> dict:
         row.update(fields)
         n, te, vus_window = fields["n"], fields["train_end"], fields["vus_window"]
         y_test = labels[te:]
-        scores, (fit_s, score_s, fit_c, score_c), info = _fit_score(task["method"], values, cols, te)
+        scores, (fit_s, score_s, fit_c, score_c), info = _fit_score(
+            task["method"], values, cols, te, task.get("seed", SEED)
+        )
         row.update(
             window=info.get("window", ""),
             fit_s=round(fit_s, 3),
@@ -332,6 +334,7 @@ def _tasks(args, methods: list[str]) -> list[dict]:
                         "method": method,
                         "est": _estimate(method, m["n"], m["train_end"], m.get("dims", 1)),
                         "save_scores": args.save_scores,
+                        "seed": args.seed,
                     }
                 )
     tasks.sort(key=lambda t: -t["est"])
@@ -425,7 +428,7 @@ def run(args) -> None:
         "limit": args.limit,
         "series_filter": _parse_list(args.series),
         "jobs": args.jobs,
-        "seed": SEED,
+        "seed": args.seed,
         "threads": "1 per worker: torch.set_num_threads(1), threadpoolctl threadpool_limits(1), "
         + ", ".join(f"{v}=1" for v in _THREAD_VARS),
         "cpu": _cpu_model(),
@@ -683,14 +686,14 @@ def render_md(meta: dict, rows: list[dict]) -> str:
     defaults = meta.get("tsae_defaults")
     defaults = ", ".join(f"`{k}={v!r}`" for k, v in defaults.items()) if defaults else "not recorded"
     L.append(
-        "- `tsae-<model>`: `tsae.Detector(model=<model>, seed=0, threads=1, progress=False)`, every other "
+        f"- `tsae-<model>`: `tsae.Detector(model=<model>, seed={meta.get('seed', 0)}, threads=1, progress=False)`, every other "
         f"setting at its default ({defaults}); fitted on the training rows as a DataFrame of the value "
         "columns."
     )
     variants = [m for m in methods if m in TSAE_VARIANTS]
     if variants:
         L.append(
-            "- tsae variants: `tsae.Detector(seed=0, threads=1, progress=False, **settings)`, every other "
+            f"- tsae variants: `tsae.Detector(seed={meta.get('seed', 0)}, threads=1, progress=False, **settings)`, every other "
             "setting at its default, fitted and scored like `tsae-<model>`; settings: "
             + "; ".join(f"`{m}`: " + ", ".join(f"`{k}={v!r}`" for k, v in TSAE_VARIANTS[m].items()) for m in variants)
             + "."
@@ -754,6 +757,7 @@ def main(argv=None) -> None:
         help=f"peers, comma list (default {','.join(ALL_PEERS)}; 'none' to skip)",
     )
     p.add_argument("--methods", help="explicit method list overriding --models/--peers, e.g. tsae-conv1d,iforest")
+    p.add_argument("--seed", type=int, default=SEED, help=f"seed of every method (default {SEED})")
     p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--limit", type=int, default=0, help="first N series of each collection (0 = all)")
     p.add_argument("--series", help="only these series ids (comma list)")

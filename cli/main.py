@@ -661,6 +661,12 @@ def main() -> None:
     finally:  # nothing left for Python to flush (and fail on) at exit
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+    if isinstance(code, int) and code > 128:
+        # stopped by a signal, temporary files already removed: a worker thread of a
+        # native library (pyarrow's reader) may still be running, and tearing the
+        # interpreter down under it aborts the process (SIGABRT) instead of exiting
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 

@@ -189,6 +189,17 @@ def big(files):
     return files / "big.csv"
 
 
+def _written(directory):
+    """Whether a temporary file in ``directory`` has bytes in it."""
+    sizes = []
+    for name in temps(directory):
+        try:
+            sizes.append((Path(directory) / name).stat().st_size)
+        except FileNotFoundError:  # renamed or removed since listed
+            pass
+    return any(size > 0 for size in sizes)
+
+
 def _start_scoring(big, files, out):
     proc = subprocess.Popen(
         [
@@ -209,10 +220,12 @@ def _start_scoring(big, files, out):
         text=True,
         start_new_session=True,
     )
+    # wait for rows in the temporary file: the CLI first checks the output folder is
+    # writable with an empty file of the same kind of name, removed at once
     deadline = time.monotonic() + 60
-    while not temps(out.parent) and proc.poll() is None and time.monotonic() < deadline:
+    while not _written(out.parent) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
-    if not temps(out.parent):
+    if not _written(out.parent):
         ended = proc.poll()
         stderr = proc.communicate(timeout=30)[1] if ended is not None else "(still running)"
         raise AssertionError(f"the output's temporary file never appeared (exit {ended}): {stderr[-500:]}")

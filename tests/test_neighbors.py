@@ -58,11 +58,31 @@ def test_the_reference_is_bounded(monkeypatch):
     assert len(near.reference) <= 20
 
 
-def test_the_level_makes_validation_distances_one_on_average():
+def test_the_level_is_the_mean_distance_of_training_windows_to_ones_apart_brute_force():
     rng = np.random.default_rng(2)
     series = (np.sin(np.arange(3000) * 2 * np.pi / 40)[:, None] + 0.2 * rng.normal(size=(3000, 1))).astype(np.float32)
-    near = NearestWindows.fit(series[:2000], series[2000:], 40, weight=1.0, device=torch.device("cpu"))
-    windows = np.lib.stride_tricks.sliding_window_view(series[2000:], 40, axis=0).transpose(0, 2, 1)
+    window, train = 40, series[:2000]
+    near = NearestWindows.fit(train, series[2000:], window, weight=1.0, device=torch.device("cpu"))
+    factor = block_factor(window)
+    windows = np.lib.stride_tricks.sliding_window_view(train, window, axis=0).transpose(0, 2, 1)  # (1961, 40, 1)
+    feats = features(torch.from_numpy(np.ascontiguousarray(windows)), factor).numpy().reshape(len(windows), -1)
+    ref_starts = np.arange(0, len(windows), factor)  # 1,961 windows: every one a query (<= 2,048)
+    assert np.allclose(near.reference.numpy().reshape(len(ref_starts), -1), feats[ref_starts], atol=1e-6)
+    nearest = [
+        np.sqrt(((feats[ref_starts] - f) ** 2).sum(axis=1))[np.abs(ref_starts - s) >= window].min()
+        for s, f in enumerate(feats)
+    ]
+    assert near.level == pytest.approx(np.mean(nearest), rel=1e-4)
+    near.level = 1.0
+    assert near.distances(torch.from_numpy(np.ascontiguousarray(windows[::factor])))[0].max() < 1e-3  # own copies
+
+
+def test_the_level_falls_back_on_validation_windows_when_training_windows_all_overlap():
+    rng = np.random.default_rng(3)
+    series = rng.normal(size=(300, 1)).astype(np.float32)
+    window = 64  # training part of 100 rows: every pair of its windows overlaps
+    near = NearestWindows.fit(series[:100], series[100:], window, weight=1.0, device=torch.device("cpu"))
+    windows = np.lib.stride_tricks.sliding_window_view(series[100:], window, axis=0).transpose(0, 2, 1)
     distances = near.distances(torch.from_numpy(np.ascontiguousarray(windows)))[0]
     assert distances.mean().item() == pytest.approx(1.0, rel=1e-4)
 

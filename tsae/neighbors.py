@@ -14,8 +14,10 @@ adds each scored window's distance to its nearest one to the window's error:
   (a larger step when there would be more than :data:`MAX_REFERENCE` of them or more
   than :data:`MAX_VALUES` numbers): stored in the model file (at most 1 MB).
 - **Distance**: Euclidean, between features, to the nearest reference window, divided
-  by its mean over the validation windows (``level``): about 1 on normal data, like
-  the reconstruction error.
+  by ``level``: the mean distance of training windows to the nearest reference window
+  that does not overlap them (a window's own copy would give 0), so about 1 on normal
+  data, like the reconstruction error. When the training part is too short for windows
+  that do not overlap, the mean distance of the validation windows is used instead.
 - **Score** of a window: ``(reconstruction error + weight * distance) / (1 + weight)``
   (``Detector(discord=weight)``; 0 turns it off).
 
@@ -43,8 +45,9 @@ MAX_VALUES = 1 << 18
 #: Smallest standard deviation a channel's blocks are divided by (scaled units): a flat
 #: stretch is compared as flat, not as amplified noise.
 STD_FLOOR = 1e-3
-#: Validation windows the level is measured on (a strided sample beyond).
-LEVEL_WINDOWS = 4096
+#: Training windows the level is measured on (evenly spaced), and validation windows
+#: when it falls back on them (a strided sample beyond).
+LEVEL_WINDOWS = 2048
 #: Reference windows compared with a batch at a time (bounds the (batch, R) distances).
 REFERENCE_CHUNK = 4096
 
@@ -75,7 +78,7 @@ class NearestWindows:
     weight : float
         Weight of the distance in a window's score (> 0).
     level : float
-        Mean distance of the validation windows: distances are divided by it.
+        Typical distance of a normal window (see :meth:`fit`): distances are divided by it.
     """
 
     def __init__(self, reference: torch.Tensor, factor: int, weight: float, level: float = 1.0):
@@ -84,25 +87,44 @@ class NearestWindows:
 
     @classmethod
     def fit(cls, train: np.ndarray, val: np.ndarray, window: int, weight: float, device: torch.device):
-        """The reference of ``train`` (n, C) scaled rows (n >= window) and the level of the
-        windows of ``val`` (m, C) scaled rows (m >= window)."""
+        """The reference of ``train`` (n, C) scaled rows (n >= window) and its level: the
+        mean distance of up to :data:`LEVEL_WINDOWS` evenly spaced training windows to
+        the nearest reference window that starts at least ``window`` rows away, or, if
+        no training window has one, the mean distance of the windows of ``val`` (m, C)
+        scaled rows (m >= window)."""
         factor = block_factor(window)
         n_windows, width = len(train) - window + 1, (window // factor) * train.shape[1]
         step = max(factor, math.ceil(n_windows / min(MAX_REFERENCE, max(1, MAX_VALUES // width))))
-        windows = sliding_windows(train.astype(np.float32, copy=False), window, step)  # (R, W, C)
-        parts = [
-            features(torch.from_numpy(np.array(windows[i : i + 1024])), factor) for i in range(0, len(windows), 1024)
-        ]
-        near = cls(torch.cat(parts).to(device), factor, weight)  # level 1: raw distances
-        windows = sliding_windows(val.astype(np.float32, copy=False), window)  # (k, W, C)
-        windows = windows[:: max(1, -(-len(windows) // LEVEL_WINDOWS))]
+        train = train.astype(np.float32, copy=False)
+        near = cls(_features_of(sliding_windows(train, window, step), factor).to(device), factor, weight)
+        starts = np.unique(np.linspace(0, n_windows - 1, min(n_windows, LEVEL_WINDOWS)).round().astype(np.int64))
         with torch.inference_mode():
-            total = sum(
-                float(near.distances(torch.from_numpy(np.array(windows[i : i + 512])).to(device))[0].sum())
-                for i in range(0, len(windows), 512)
-            )
-        near.level = max(total / len(windows), 1e-12)
+            level = near._mean_apart(sliding_windows(train, window), starts, step, window)
+            if level is None:
+                windows = sliding_windows(val.astype(np.float32, copy=False), window)  # (k, W, C)
+                windows = windows[:: max(1, -(-len(windows) // LEVEL_WINDOWS))]
+                level = float(sum(near.distances(_tensor(part, device))[0].sum() for part in _batches(windows)))
+                level /= len(windows)
+        near.level = max(level, 1e-12)
         return near
+
+    def _mean_apart(self, windows: np.ndarray, starts: np.ndarray, step: int, window: int) -> float | None:
+        """Mean distance of the training ``windows`` (n, W, C) starting at rows ``starts``
+        (k,) to the nearest reference window (the i-th starts at ``i * step``) that starts at
+        least ``window`` rows away; None if none of them has one."""
+        ref = self.reference.flatten(1)  # (R, m * C)
+        ref_starts = torch.arange(len(ref), device=ref.device) * step  # (R,)
+        total, count = 0.0, 0
+        for i in range(0, len(starts), 512):
+            s = starts[i : i + 512]
+            q = features(_tensor(windows[s], ref.device), self.factor).flatten(1)  # (b, m * C)
+            s = torch.from_numpy(s).to(ref.device)  # (b,)
+            d2 = torch.cdist(q, ref).square()  # (b, R)
+            d2[(s[:, None] - ref_starts[None, :]).abs() < window] = math.inf
+            best = d2.min(dim=1).values
+            best = best[torch.isfinite(best)]
+            total, count = total + float(best.clamp_min(0).sqrt().sum()), count + len(best)
+        return total / count if count else None
 
     def distances(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Distance of each window (b, W, C) to its nearest reference window, divided by
@@ -133,3 +155,18 @@ class NearestWindows:
     def from_parts(cls, fields: dict, reference: torch.Tensor, device: torch.device) -> NearestWindows:
         """Rebuild from :meth:`to_dict`'s fields and the stored reference."""
         return cls(reference.to(device), fields["factor"], fields["weight"], fields["level"])
+
+
+def _batches(windows: np.ndarray, size: int = 512):
+    """``windows`` in slices of ``size``."""
+    return (windows[i : i + size] for i in range(0, len(windows), size))
+
+
+def _tensor(windows: np.ndarray, device) -> torch.Tensor:
+    """A (strided, read-only) view of windows as a float32 tensor on ``device``."""
+    return torch.from_numpy(np.array(windows)).to(device)
+
+
+def _features_of(windows: np.ndarray, factor: int) -> torch.Tensor:
+    """Features (R, m, C) of windows (R, W, C), 1,024 at a time."""
+    return torch.cat([features(_tensor(part, "cpu"), factor) for part in _batches(windows, 1024)])
