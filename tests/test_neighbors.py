@@ -38,13 +38,12 @@ def test_distance_is_the_nearest_reference_window_brute_force():
     assert near.factor == factor == 3 and len(near.reference) == (600 - 48) // 3 + 1
     queries = rng.normal(size=(5, 48, 2)).astype(np.float32)
     queries[0] = train[30:78]  # a training window starting at a multiple of the factor: distance 0
-    got, share = near.distances(torch.from_numpy(queries))
+    got = near.distances(torch.from_numpy(queries))
     ref = near.reference.numpy().reshape(len(near.reference), -1)
     for q, d in zip(queries, got.numpy()):
         fq = features(torch.from_numpy(q[None]), factor).numpy().reshape(-1)
         assert d == pytest.approx(np.sqrt(((ref - fq) ** 2).sum(axis=1)).min(), rel=1e-3, abs=2e-3)
     assert got[0] == 0 and (got[1:] > 1).all()
-    assert torch.allclose(share[1:].sum(dim=1), torch.ones(4)) and (share >= 0).all()
 
 
 def test_the_reference_is_bounded(monkeypatch):
@@ -74,7 +73,7 @@ def test_the_level_is_the_mean_distance_of_training_windows_to_ones_apart_brute_
     ]
     assert near.level == pytest.approx(np.mean(nearest), rel=1e-4)
     near.level = 1.0
-    assert near.distances(torch.from_numpy(np.ascontiguousarray(windows[::factor])))[0].max() < 1e-3  # own copies
+    assert near.distances(torch.from_numpy(np.ascontiguousarray(windows[::factor]))).max() < 1e-3  # own copies
 
 
 def test_the_level_falls_back_on_validation_windows_when_training_windows_all_overlap():
@@ -83,7 +82,7 @@ def test_the_level_falls_back_on_validation_windows_when_training_windows_all_ov
     window = 64  # training part of 100 rows: every pair of its windows overlaps
     near = NearestWindows.fit(series[:100], series[100:], window, weight=1.0, device=torch.device("cpu"))
     windows = np.lib.stride_tricks.sliding_window_view(series[100:], window, axis=0).transpose(0, 2, 1)
-    distances = near.distances(torch.from_numpy(np.ascontiguousarray(windows)))[0]
+    distances = near.distances(torch.from_numpy(np.ascontiguousarray(windows)))
     assert distances.mean().item() == pytest.approx(1.0, rel=1e-4)
 
 
@@ -117,7 +116,7 @@ def test_stream_and_chunks_equal_batch_with_the_distance(fitted, frame):
     scorer = det.streaming(threads=1)
     parts = [scorer.update_many(frame.iloc[i : i + 211]) for i in range(0, len(frame), 211)] + [scorer.flush()]
     assert np.array_equal(np.concatenate([p["score"].to_numpy() for p in parts]), scores)
-    parts = det.explain(frame)  # each channel's part, the distance's share included
+    parts = det.explain(frame)  # each channel's part, the distance's included
     np.testing.assert_allclose(parts.sum(axis=1).to_numpy(), scores, rtol=1e-6, atol=1e-6)
 
 

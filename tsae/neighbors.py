@@ -103,7 +103,7 @@ class NearestWindows:
             if level is None:
                 windows = sliding_windows(val.astype(np.float32, copy=False), window)  # (k, W, C)
                 windows = windows[:: max(1, -(-len(windows) // LEVEL_WINDOWS))]
-                level = float(sum(near.distances(_tensor(part, device))[0].sum() for part in _batches(windows)))
+                level = float(sum(near.distances(_tensor(part, device)).sum() for part in _batches(windows)))
                 level /= len(windows)
         near.level = max(level, 1e-12)
         return near
@@ -126,10 +126,9 @@ class NearestWindows:
             total, count = total + float(best.clamp_min(0).sqrt().sum()), count + len(best)
         return total / count if count else None
 
-    def distances(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def distances(self, windows: torch.Tensor) -> torch.Tensor:
         """Distance of each window (b, W, C) to its nearest reference window, divided by
-        ``level`` (b,), and each channel's share of the squared distance (b, C), summing
-        to 1 (0 where the distance is 0)."""
+        ``level`` (b,)."""
         q = features(windows, self.factor).flatten(1)  # (b, m * C)
         ref = self.reference.flatten(1)  # (R, m * C)
         q_norms = q.square().sum(dim=1, keepdim=True)  # (b, 1)
@@ -143,9 +142,7 @@ class NearestWindows:
             best, nearest = torch.where(better, value, best), torch.where(better, where + i, nearest)
         # the nearest one's distance again, from the differences: |q|^2 + |r|^2 - 2 q.r
         # cancels to rounding noise (not 0) for a window equal to a reference one
-        diff = (q - ref[nearest]).view(len(q), -1, windows.shape[2]).square().sum(dim=1)  # (b, m, C) -> (b, C)
-        total = diff.sum(dim=1)  # (b,)
-        return total.sqrt() / self.level, diff / total.clamp_min(1e-30)[:, None]
+        return (q - ref[nearest]).square().sum(dim=1).sqrt() / self.level
 
     def to_dict(self) -> dict:
         """The header fields (the reference itself is a tensor of the model file)."""

@@ -93,7 +93,9 @@ def window_errors(
     (each channel multiplied by ``channel_weights`` (C,) first, if given), and with
     ``neighbors`` (a ``tsae.neighbors.NearestWindows``) each window's distance to its
     nearest training window mixed in: ``(error + weight * distance) / (1 + weight)``
-    at every position (its channel parts split by each channel's share of the distance).
+    at every position (its channel parts split by each channel's share of the window's
+    reconstruction error: the distance's own z-normalised shapes weigh every channel's
+    noise alike and named the culprit less often, ``benchmarks/results/explain.md``).
 
     ``windows`` (k, W, C) float32 -> (k, W) float64. Batches smaller than
     ``min_batch`` are padded (see MIN_BATCH); ``min_batch=1`` skips the padding for
@@ -112,11 +114,13 @@ def window_errors(
         part = err.double() / err.shape[2] if parts else None  # (b, W, C): each channel's part of the mean
         if neighbors is not None:
             w = neighbors.weight
-            dist, share = neighbors.distances(x)  # (b', ), (b', C) with the padding rows
-            dist = dist[:b]
+            dist = neighbors.distances(x)[:b]  # (b,): the padding rows left out
             mean = (mean + w * dist[:, None]) / (1 + w)
             if parts:
-                part = (part + w * (dist[:, None, None] * share[:b, None, :]).double()) / (1 + w)
+                per_channel = err.double().sum(dim=1)  # (b, C)
+                total = per_channel.sum(dim=1, keepdim=True)  # (b, 1)
+                share = torch.where(total > 0, per_channel / total.clamp_min(1e-300), 1.0 / err.shape[2])  # (b, C)
+                part = (part + w * dist[:, None, None].double() * share[:, None, :]) / (1 + w)
         out[i : i + b] = mean.double().cpu().numpy()  # (b, W)
         if parts:
             per[i : i + b] = part.cpu().numpy()  # (b, W, C)
