@@ -89,6 +89,9 @@ TSAE_VARIANTS = {
     "tsae-discord0": {"discord": 0.0},
     "tsae-discord1": {"discord": 1.0},
     "tsae-discord3": {"discord": 3.0},
+    # issue 17: other corruptions of the denoising objective (the default is gaussian:0.3)
+    "tsae-mask": {"noise": "mask:0.2"},
+    "tsae-noise0.5": {"noise": "gaussian:0.5"},
 }
 CSV_FIELDS = [
     "collection",

@@ -811,8 +811,11 @@ Notes:
 - Naive re-scorers keep their history in a flat numpy buffer (no per-row list building), scale
   with the detector's scaler, and run the model under `torch.inference_mode()`, as `update` does.
 - `update` runs with `min_batch=1` (no padding of the single window), so its scores can differ
-  from `Detector.score` by float32 rounding (about 1e-7 relative); `update_many` uses the same
-  scorer. `tsae score` (chunked) uses the batch scorer and is compared bit for bit.
+  from `Detector.score` by float32 rounding (about 1e-7 relative). With the default stride
+  (`window // 16`: 8 here) a row scores a window only every 8th call, so p50 is a call
+  without a forward pass and p99 one with it (plus the nearest-window distance).
+  `update_many` pads its passes like the batch path and is compared bit for bit, like
+  `tsae score` (chunked).
 - The big CSV is the {series:,}-row series written {tiles} times in a row with timestamps going on
   (5-minute steps), so it has a jump at every tile boundary.
 - `tsae score` rows marked `OMP_NUM_THREADS=1` run with that variable set, so torch starts on

@@ -29,7 +29,9 @@ def test_features_are_block_means_z_normalised_per_channel():
     assert torch.allclose(features(3 * x + 5, 4), f, atol=1e-4)  # the shape, not the level or scale
 
 
-def test_distance_is_the_nearest_reference_window_brute_force():
+@pytest.mark.parametrize("chunk", [nb.REFERENCE_CHUNK, 50], ids=["one-chunk", "chunked"])
+def test_distance_is_the_nearest_reference_window_brute_force(monkeypatch, chunk):
+    monkeypatch.setattr(nb, "REFERENCE_CHUNK", chunk)  # 185 reference windows: 1 or 4 chunks
     rng = np.random.default_rng(0)
     train = rng.normal(size=(600, 2)).astype(np.float32)
     near = NearestWindows.fit(train, train[:100], 48, weight=1.0, device=torch.device("cpu"))

@@ -132,14 +132,17 @@ class NearestWindows:
         q = features(windows, self.factor).flatten(1)  # (b, m * C)
         ref = self.reference.flatten(1)  # (R, m * C)
         q_norms = q.square().sum(dim=1, keepdim=True)  # (b, 1)
-        best = torch.full((len(q),), math.inf, device=q.device)
-        nearest = torch.zeros(len(q), dtype=torch.long, device=q.device)
-        for i in range(0, len(ref), REFERENCE_CHUNK):
-            chunk = ref[i : i + REFERENCE_CHUNK]
-            d2 = q_norms + self._norms[i : i + REFERENCE_CHUNK] - 2 * q @ chunk.T  # (b, chunk)
-            value, where = d2.min(dim=1)
-            better = value < best
-            best, nearest = torch.where(better, value, best), torch.where(better, where + i, nearest)
+        if len(ref) <= REFERENCE_CHUNK:  # one chunk (a stream's window: every op counts)
+            nearest = (q_norms + self._norms - 2 * q @ ref.T).argmin(dim=1)  # (b, R) -> (b,)
+        else:
+            best = torch.full((len(q),), math.inf, device=q.device)
+            nearest = torch.zeros(len(q), dtype=torch.long, device=q.device)
+            for i in range(0, len(ref), REFERENCE_CHUNK):
+                chunk = ref[i : i + REFERENCE_CHUNK]
+                d2 = q_norms + self._norms[i : i + REFERENCE_CHUNK] - 2 * q @ chunk.T  # (b, chunk)
+                value, where = d2.min(dim=1)
+                better = value < best
+                best, nearest = torch.where(better, value, best), torch.where(better, where + i, nearest)
         # the nearest one's distance again, from the differences: |q|^2 + |r|^2 - 2 q.r
         # cancels to rounding noise (not 0) for a window equal to a reference one
         return (q - ref[nearest]).square().sum(dim=1).sqrt() / self.level

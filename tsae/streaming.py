@@ -168,12 +168,15 @@ class StreamingScorer:
         self.center = np.asarray(detector.scaler_.center, dtype=np.float64)
         self.scale = np.asarray(detector.scaler_.scale, dtype=np.float64)
         self.gaps = GapFiller(detector.max_gap)
-        # Stride 1: one window a row, unpadded for latency (float32 rounding from the batch
-        # path). With a stride a window comes every few rows: padded as in the batch path,
-        # so the scores are bit-identical to it at a fraction of a padded pass per row.
-        min_batch = 1 if detector.stride_ == 1 else MIN_BATCH
-        self.monitor = detector._monitor(min_batch=min_batch, learning=learning, parts=explain)
+        # One row (update): its window, if any, unpadded for latency (float32 rounding from
+        # the batch path). Blocks (update_many, flush): with a stride, padded as in the batch
+        # path, so their scores are bit-identical to it; with stride 1 a block is mostly
+        # one window a row, unpadded too.
+        self.monitor = detector._monitor(
+            min_batch=1 if detector.stride_ == 1 else MIN_BATCH, learning=learning, parts=explain
+        )
         self.scorer = self.monitor.scorer
+        self._block_min_batch = self.scorer.min_batch
         self.delay = self.monitor.delay
         self.stamps = PendingStamps()  # timestamps of rows not yet scored (at most delay + the current block)
         self.rows = 0  # rows accepted so far
@@ -200,7 +203,11 @@ class StreamingScorer:
             return StreamEvent(math.nan, False, False, None, timestamp, self.delay, warning=str(exc))
         self.rows += 1
         self.stamps.add([timestamp])
-        result = self.monitor.push(((filled - self.center) / self.scale).astype(np.float32))
+        self.scorer.min_batch = 1  # a padded pass is 16 windows: p99 2.1 ms instead of 0.97 (streaming.md)
+        try:
+            result = self.monitor.push(((filled - self.center) / self.scale).astype(np.float32))
+        finally:
+            self.scorer.min_batch = self._block_min_batch
         if len(result) == 0:
             return StreamEvent(math.nan, False, False, None, timestamp, self.delay)
         stamp = self.stamps.take(1)[0]
