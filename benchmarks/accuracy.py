@@ -92,6 +92,9 @@ TSAE_VARIANTS = {
     # issue 17: other corruptions of the denoising objective (the default is gaussian:0.3)
     "tsae-mask": {"noise": "mask:0.2"},
     "tsae-noise0.5": {"noise": "gaussian:0.5"},
+    # issue 17: fixed windows against the detected period
+    "tsae-w32": {"window": 32},
+    "tsae-w64": {"window": 64},
 }
 CSV_FIELDS = [
     "collection",
