@@ -41,6 +41,20 @@ def test_blocks_of_any_size_give_bit_identical_results(sizes):
     assert np.array_equal(np.concatenate(parts), whole)
 
 
+@pytest.mark.parametrize("short", [1, 10])
+def test_one_score_at_a_time_after_the_warm_up_is_bit_identical(short):
+    """A stream's rows come one at a time: after ``long`` rows they take a scalar path,
+    which must give the vectorised path's bits (zeros, a flat stretch and NaN included)."""
+    raw = np.r_[raw_scores(n=1500), np.zeros(50), np.full(50, 2.0), np.nan, -1.0, raw_scores(n=400) * 30]
+    settings = CalibrationSettings(short=short)
+    batch = ScoreCalibrator(settings)
+    whole = batch.update_many(raw)
+    cal = ScoreCalibrator(settings)
+    one_by_one = np.array([cal.update(x) for x in raw])
+    assert np.array_equal(one_by_one, whole, equal_nan=True)
+    assert cal.state_dict() == batch.state_dict()  # the same state to resume from
+
+
 def test_resume_from_a_json_state_continues_exactly():
     raw = raw_scores()
     whole = ScoreCalibrator().update_many(raw)
