@@ -203,7 +203,7 @@ class StreamingScorer:
             return StreamEvent(math.nan, False, False, None, timestamp, self.delay, warning=str(exc))
         self.rows += 1
         self.stamps.add([timestamp])
-        self.scorer.min_batch = 1  # a padded pass is 16 windows: p99 2.1 ms instead of 0.97 (streaming.md)
+        self.scorer.min_batch = 1  # a padded pass is 16 windows: p99 2.1 ms instead of 0.97
         try:
             result = self.monitor.push(((filled - self.center) / self.scale).astype(np.float32))
         finally:
