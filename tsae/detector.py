@@ -34,7 +34,7 @@ from .frames import (
 )
 from .header import validate_header
 from .io import read_table
-from .models import build_model, get_model_class
+from .models import build_model, get_model_class, model_params_from_file
 from .neighbors import NearestWindows
 from .options import DETECTOR_DEFAULTS as _D
 from .options import SCALINGS, LearningSettings
@@ -684,14 +684,6 @@ def params_from_file(params: dict) -> dict:
     if isinstance(params.get("threshold"), dict):
         params["threshold"] = threshold_from_spec(params["threshold"], "params.threshold")
     return params
-
-
-def model_params_from_file(name: str, params: dict) -> dict:
-    """A model file's ``model.params`` for model ``name``, with the parameters the model
-    gained after the file was written (its class's ``ADDED_PARAMS``) set to the values
-    that give the layout the file was trained with."""
-    added = getattr(get_model_class(name), "ADDED_PARAMS", {})
-    return {**params, **{k: v for k, v in added.items() if k not in params}}
 
 
 def _from_old_header(cls, header: dict, device: str, threads) -> Detector:

@@ -247,8 +247,7 @@ def _check_training(training: Any) -> None:
 def _check_model(model: Any, n_channels: int, window: int) -> tuple[dict, str]:
     """Model name and parameters; return the model's state dict on the meta device
     (names, shapes and dtypes, no memory) and a description of the model."""
-    from .detector import model_params_from_file
-    from .models import get_model_class, model_skeleton
+    from .models import get_model_class, model_params_from_file, model_skeleton
 
     check_dict(model, "model", ("name", "params"))
     _check_str(model["name"], "model.name")

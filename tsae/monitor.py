@@ -185,16 +185,17 @@ class Monitor:
     def n_emitted(self) -> int:
         return self.scorer.n_emitted
 
-    def push(self, block: np.ndarray) -> Assessment:
-        """Add scaled rows (k, C); return the assessments of the rows that became final."""
+    def push(self, block: np.ndarray, min_batch: int | None = None) -> Assessment:
+        """Add scaled rows (k, C); return the assessments of the rows that became final
+        (``min_batch``: see ``PointScorer.push``)."""
         if self.learner is None:
-            return self._assess(self.scorer.push(block))
+            return self._assess(self.scorer.push(block, min_batch))
         every, parts = self.learning.every, []
         while len(block):
             take = every - self.scorer.n_seen % every  # rows up to the next update
             piece, block = block[:take], block[take:]
             self.learner.observe(piece)
-            parts.append(self._assess(self.scorer.push(piece)))
+            parts.append(self._assess(self.scorer.push(piece, min_batch)))
             if self.scorer.n_seen % every == 0:
                 self.learner.train()
         return Assessment.concat(parts)

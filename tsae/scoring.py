@@ -213,23 +213,25 @@ class PointScorer:
         self.pending_parts = np.zeros((0, n_channels))
         self.last_parts = np.zeros((0, n_channels))
 
-    def push(self, block: np.ndarray) -> np.ndarray:
-        """Add ``block`` (k, C) scaled points; return the newly final scores."""
+    def push(self, block: np.ndarray, min_batch: int | None = None) -> np.ndarray:
+        """Add ``block`` (k, C) scaled points; return the newly final scores. ``min_batch``
+        overrides the scorer's padding for this block (a stream's single row: 1)."""
         w, s = self.window, self.stride
+        pad = self.min_batch if min_batch is None else min_batch
         data = np.concatenate([self.context, block.astype(np.float32, copy=False)])  # (c + k, C)
         first_new = len(self.context)
         done = self._windows_scored()
         self.n_seen += len(block)
         self.context = data[-self.keep :] if self.keep else data[:0]
         if self.mode == "causal":
-            return self._push_causal(data, first_new, max(0, len(data) - w + 1))
+            return self._push_causal(data, first_new, max(0, len(data) - w + 1), pad)
         # the rows not returned yet (the pending ones, then the new points) and, from
         # ``offset`` on, the new windows: every stride-th window that the block completes
         rows = data[first_new - len(self.pending) :]  # (p + k, C)
         offset = done * s - self.n_emitted
         acc = np.concatenate([self.pending, np.zeros(len(block))])  # (p + k,)
         acc_parts = np.concatenate([self.pending_parts, np.zeros((len(block), data.shape[1]))]) if self.parts else None
-        for i, errors, per in self._errors(rows[offset:], self._windows_scored() - done):  # (b, W), (b, W, C)
+        for i, errors, per in self._errors(rows[offset:], self._windows_scored() - done, pad):  # (b, W), (b, W, C)
             if self.mode == "window":  # every position gets the window's mean error
                 errors = np.broadcast_to(errors.mean(axis=1)[:, None], errors.shape)
                 per = None if per is None else np.broadcast_to(per.mean(axis=1)[:, None], per.shape)
@@ -253,9 +255,10 @@ class PointScorer:
         the last point seen."""
         return (self.n_seen - self.window) // self.stride + 1 if self.n_seen >= self.window else 0
 
-    def _errors(self, data: np.ndarray, n_windows: int):
+    def _errors(self, data: np.ndarray, n_windows: int, min_batch: int | None = None):
         """Yield ``(first window, errors (b, W), parts (b, W, C) or None)`` for the first
-        ``n_windows`` windows of ``data``, ``stride`` rows apart, in order, SLICE_WINDOWS
+        ``n_windows`` windows of ``data``, ``stride`` rows apart (forward passes padded to
+        ``min_batch``, default the scorer's), in order, SLICE_WINDOWS
         windows at a time (PARTS_SLICE with parts: they take C times the memory). Both are
         multiples of the forward batch, so the slicing does not change a single error."""
         if n_windows <= 0:
@@ -269,7 +272,7 @@ class PointScorer:
                 windows[s : s + step],
                 self.device,
                 self.batch_size,
-                self.min_batch,
+                self.min_batch if min_batch is None else min_batch,
                 self.channel_weights,
                 self.parts,
                 self.neighbors,
@@ -280,12 +283,12 @@ class PointScorer:
         """Windows covering final points first..first+n-1 (the series goes on past them)."""
         return coverage(first + n + self.window, self.window, first, first + n, self.stride)
 
-    def _push_causal(self, data, first_new, n_windows) -> np.ndarray:
+    def _push_causal(self, data, first_new, n_windows, min_batch) -> np.ndarray:
         n_new = len(data) - first_new
         scores = np.full(n_new, np.nan)
         parts = np.full((n_new if self.parts else 0, data.shape[1]), np.nan)
         first = n_new - n_windows
-        for s, errors, per in self._errors(data, n_windows):
+        for s, errors, per in self._errors(data, n_windows, min_batch):
             scores[first + s : first + s + len(errors)] = errors[:, -1]
             if per is not None:
                 parts[first + s : first + s + len(per)] = per[:, -1]

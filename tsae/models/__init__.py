@@ -15,9 +15,10 @@ Every class also exposes ``param_limits(window)``: the largest value of each
 parameter and why. Optional class attributes: ``FLOAT_PARAMS`` (parameters that are
 positive numbers, e.g. a VAE's ``beta``), ``ZERO_PARAMS`` (whole numbers that may be 0)
 and ``ADDED_PARAMS`` (parameters added after model files were written, with the value
-that gives those files' layout: ``tsae.detector.model_params_from_file``). Parameters are checked against those limits, then the model is
-built on torch's ``meta`` device (no memory) and refused if it would hold more than
-:data:`MAX_WEIGHTS` weights, all before a single weight is allocated.
+that gives those files' layout: :func:`model_params_from_file`). Parameters are checked
+against those limits, then the model is built on torch's ``meta`` device (no memory) and
+refused if it would hold more than :data:`MAX_WEIGHTS` weights, all before a single
+weight is allocated.
 """
 
 from __future__ import annotations
@@ -187,6 +188,14 @@ def _skeleton(cls: type, resolved: dict, kwargs: dict) -> torch.nn.Module:
             f"more than the limit of {MAX_WEIGHTS:,}: lower them"
         )
     return skeleton
+
+
+def model_params_from_file(name: str, params: Mapping) -> dict:
+    """A model file's ``model.params`` for model ``name``, with the parameters the model
+    gained after the file was written (its class's ``ADDED_PARAMS``) set to the values
+    that give the layout the file was trained with."""
+    added = getattr(get_model_class(name), "ADDED_PARAMS", {})
+    return {**params, **{k: v for k, v in added.items() if k not in params}}
 
 
 def squared_error(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
